@@ -108,3 +108,30 @@ def test_isoflop_specs_spend_their_budget():
     assert specs[0].tokens > specs[1].tokens  # the smaller model reads more tokens
     with pytest.raises(ValueError, match="positive FLOPs"):
         sweeps.tokens_for_budget(-1.0, 32)
+
+
+def test_a_floor_at_zero_is_flagged_and_does_not_crash_the_bootstrap():
+    # losses that are pure power laws with no irreducible term drive E to its boundary at 0,
+    # as the ci runs did on one machine; the fit must say so rather than take log(0)
+    no_floor = fit.ChinchillaFit(E=0.0, A=30.0, B=60.0, alpha=0.3, beta=0.3, loss=0.0, n=0)
+    rng = np.random.default_rng(1)
+    n = np.repeat(np.geomspace(1e4, 1e6, 6), 4)
+    d = np.tile(np.geomspace(1e6, 1e8, 4), 6)
+    loss = no_floor.predict(n, d) * np.exp(rng.normal(0, 0.0005, n.size))
+    frame = pd.DataFrame({"n_params": n, "tokens": d, "loss": loss})
+    law = fit.fit_chinchilla(n, d, loss, init_grid=fit.COARSE_GRID)
+    assert law.at_boundary == ("E",)
+    assert "irreducible loss E is estimated at zero" in law.boundary_note
+    assert all(np.isfinite(v) for v in co.local_grid(law)["e"])
+    underflowed = fit.ChinchillaFit(E=0.0, A=30.0, B=60.0, alpha=0.3, beta=0.3, loss=0.0, n=0)
+    assert np.isfinite(co.local_grid(underflowed)["e"][0])
+    boot = co.chinchilla_bootstrap(frame, n_boot=5, start=underflowed)
+    assert boot.point["a"] == pytest.approx(0.5, abs=0.05)
+
+
+def test_an_interior_floor_is_not_flagged():
+    rng = np.random.default_rng(2)
+    n = np.repeat(np.geomspace(1e4, 1e6, 6), 4)
+    d = np.tile(np.geomspace(1e6, 1e8, 4), 6)
+    loss = LAW.predict(n, d) * np.exp(rng.normal(0, 0.002, n.size))
+    assert fit.fit_chinchilla(n, d, loss, init_grid=fit.COARSE_GRID).at_boundary == ()

@@ -35,6 +35,7 @@ def fake_record(spec: RunSpec, loss: float = 2.0) -> dict:
         "wall_seconds": 0.1,
         "evals": [{"step": 1, "tokens": spec.tokens, "val_loss": loss}],
         "final_metrics": {},
+        "environment": {"device": "cpu", "kernels": {"pinned": True}},
     }
 
 
@@ -180,3 +181,22 @@ def test_runs_read_are_logged_for_the_book(tmp_path, fake_train, monkeypatch):
     monkeypatch.setenv(runs.RUN_LOG_ENV, str(log))
     run_all([SPEC], store=RunStore(tmp_path / "store"))
     assert log.read_text().split() == [SPEC.key()]
+
+
+def test_a_run_trained_with_unpinned_kernels_is_not_served_as_reproducible(tmp_path, monkeypatch):
+    store = RunStore(tmp_path)
+    record = fake_record(SPEC)
+    record["environment"]["kernels"]["pinned"] = False
+    store.save(record)
+    monkeypatch.delenv("SCALING_DEBATE_FAST_KERNELS", raising=False)
+    assert store.get(SPEC) is None  # retrained, and replaced, by a pinned run
+    monkeypatch.setenv("SCALING_DEBATE_FAST_KERNELS", "1")
+    assert store.get(SPEC) == record  # a reader who opted out reads their own fast runs
+
+
+def test_gpu_runs_are_served_whatever_their_cpu_kernels(tmp_path):
+    store = RunStore(tmp_path)
+    record = fake_record(SPEC)
+    record["environment"] = {"device": "cuda", "kernels": {"pinned": False}}
+    store.save(record)
+    assert store.get(SPEC) == record

@@ -33,11 +33,18 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use stored runs only; fail listing any that are missing",
     )
+    verify = commands.add_parser(
+        "verify", help="retrain the cheapest stored runs and compare them bit for bit"
+    )
+    verify.add_argument("--runs", type=int, default=3, help="how many runs (default 3)")
+    verify.add_argument("--keep", type=Path, help="keep the retrained records in this folder")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "verify":
+        return _verify(args.runs, args.keep)
     try:
         check_profile(args.profile)
         started = time.perf_counter()
@@ -56,6 +63,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _verify(count: int, keep: Path | None) -> int:
+    from scaling_debate.verify import verify_store
+
+    try:
+        report = verify_store(count, keep=keep)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(report.render())
+    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
+from scaling_debate.lifetime import EXIT_WITH_PARENT_ENV
 from scaling_debate.paths import repo_root
 from scaling_debate.profiles import check_profile
 from scaling_debate.runs import NO_TRAIN_ENV, RUN_LOG_ENV, RunStore
@@ -160,7 +161,11 @@ def execute_chapter(
         notebook_in = Path(scratch) / f"{stem}.ipynb"
         run_log = Path(scratch) / "runs-read.txt"
         jupytext.write(jupytext.read(source), notebook_in)
-        environment = {RUN_LOG_ENV: str(run_log), NO_TRAIN_ENV: "1" if no_train else ""}
+        environment = {
+            RUN_LOG_ENV: str(run_log),
+            NO_TRAIN_ENV: "1" if no_train else "",
+            EXIT_WITH_PARENT_ENV: "1",  # the kernel ends when this process does
+        }
         saved = {k: os.environ.get(k) for k in environment}
         os.environ.update(environment)
         started = time.perf_counter()

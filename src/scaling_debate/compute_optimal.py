@@ -204,12 +204,21 @@ def cut_short_vs_matched(cut_short: pd.DataFrame, matched: pd.DataFrame) -> pd.D
     return frame
 
 
+# Smallest scale a start may take: a fit with E at its boundary (zero, or so small that exp()
+# underflowed) starts its replicates here instead of at log(0).
+_SMALLEST_START = 1e-12
+
+
 def local_grid(law: fit.ChinchillaFit) -> dict[str, tuple[float, ...]]:
     """A 9-start grid around ``law``: exponents scaled by 0.7, 1 and 1.4, scales as fitted."""
+
+    def log_start(value: float) -> tuple[float]:
+        return (float(np.log(max(value, _SMALLEST_START))),)
+
     return {
-        "a": (float(np.log(law.A)),),
-        "b": (float(np.log(law.B)),),
-        "e": (float(np.log(law.E)),),
+        "a": log_start(law.A),
+        "b": log_start(law.B),
+        "e": log_start(law.E),
         "alpha": (law.alpha * 0.7, law.alpha, law.alpha * 1.4),
         "beta": (law.beta * 0.7, law.beta, law.beta * 1.4),
     }

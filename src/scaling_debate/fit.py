@@ -279,6 +279,17 @@ class ChinchillaFit:
     beta: float
     loss: float
     n: int
+    at_boundary: tuple[str, ...] = ()
+
+    @property
+    def boundary_note(self) -> str:
+        """Words for the estimates that sit on a boundary ("" when none does)."""
+        words = {
+            "E": "the irreducible loss E is estimated at zero",
+            "alpha": "the parameter exponent alpha is estimated at zero",
+            "beta": "the data exponent beta is estimated at zero",
+        }
+        return "; ".join(words[name] for name in self.at_boundary)
 
     def predict(self, N: ArrayLike, D: ArrayLike) -> np.ndarray:
         """Predicted loss for ``N`` parameters trained on ``D`` tokens (broadcasts)."""
@@ -394,15 +405,32 @@ def fit_chinchilla(
     if best_theta is None:
         raise RuntimeError("fit_chinchilla: no starting point gave a finite objective")
     a, b, e, alpha, beta = (float(v) for v in best_theta)
+    E = math.exp(e)
     return ChinchillaFit(
-        E=math.exp(e),
+        E=E,
         A=math.exp(a),
         B=math.exp(b),
         alpha=alpha,
         beta=beta,
         loss=float(best_value * delta),
         n=n,
+        at_boundary=_boundary_estimates(E, alpha, beta, float(l_array.min())),
     )
+
+
+# An estimate under 1% of its scale (E against the smallest loss seen; an exponent against 1) is
+# reported as on its boundary at zero:
+# L-BFGS on log E walks towards minus infinity when the data want no floor at all.
+BOUNDARY_TOLERANCE = 0.01
+
+
+def _boundary_estimates(E: float, alpha: float, beta: float, min_loss: float) -> tuple[str, ...]:
+    flagged = []
+    if E < BOUNDARY_TOLERANCE * min_loss:
+        flagged.append("E")
+    flagged += [name for name, value in (("alpha", alpha), ("beta", beta))
+                if value < BOUNDARY_TOLERANCE]
+    return tuple(flagged)
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,6 +22,8 @@ from typing import Any
 
 import pandas as pd
 
+from scaling_debate.kernels import FAST_KERNELS_ENV, fast_kernels_requested
+from scaling_debate.lifetime import exit_with_parent
 from scaling_debate.paths import repo_root
 
 # Bump when a change to train.py, models.py or the datasets would change any stored number.
@@ -209,15 +211,28 @@ class RunStore:
         return record
 
     def get(self, spec: RunSpec) -> dict[str, Any] | None:
-        """Like `load`, but a corrupt file is reported, moved aside and treated as missing."""
+        """Like `load`, but a corrupt file is reported, moved aside and treated as missing.
+
+        A CPU run trained without pinned kernels is not served as a reproducible result: it is
+        treated as missing (and retrained, replacing it) unless this process opted out of
+        pinning too (``SCALING_DEBATE_FAST_KERNELS=1``).
+        """
         try:
-            return self.load(spec)
+            record = self.load(spec)
         except CorruptRunError as error:
             path = self.path(spec)
             quarantined = path.with_suffix(".corrupt")
             os.replace(path, quarantined)
             log.warning("%s; moved to %s and the run will be redone", error, quarantined.name)
             return None
+        if record is not None and not is_reproducible(record) and not fast_kernels_requested():
+            log.warning(
+                "%s was trained with unpinned CPU kernels (%s=1); it will be retrained",
+                self.path(spec).name,
+                FAST_KERNELS_ENV,
+            )
+            return None
+        return record
 
     def save(self, record: dict[str, Any]) -> Path:
         spec = RunSpec.from_dict(record["spec"])
@@ -235,6 +250,15 @@ class RunStore:
             Path(tmp).unlink(missing_ok=True)
             raise
         return path
+
+
+def is_reproducible(record: dict[str, Any]) -> bool:
+    """True for CPU runs trained with pinned kernels, and for GPU runs (never bit-reproducible
+    across devices, and said so; pinning concerns CPUs only)."""
+    environment = record.get("environment") or {}
+    if environment.get("device", "cpu") != "cpu":
+        return True
+    return bool((environment.get("kernels") or {}).get("pinned"))
 
 
 def _validate_record(record: object, spec: RunSpec, path: Path) -> None:
@@ -272,6 +296,9 @@ def _train_and_store(spec: RunSpec, directory: str) -> dict[str, Any]:
 
 
 def _single_threaded_worker() -> None:
+    # the pool's parent process pinned the kernels before spawning us (see kernels.py), and the
+    # environment carries the pin; a worker must not outlive the process that fed it work
+    exit_with_parent()
     import torch
 
     torch.set_num_threads(1)

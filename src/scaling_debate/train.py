@@ -13,6 +13,7 @@ import math
 import platform
 import re
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any, Protocol
@@ -23,6 +24,7 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from scaling_debate import flops
+from scaling_debate.kernels import kernel_environment
 from scaling_debate.models import GPT, GPTConfig
 from scaling_debate.runs import TRAINING_CODE_VERSION, RunSpec
 
@@ -124,9 +126,31 @@ def validation_loss(model: GPT, dataset: Dataset, spec: RunSpec, device: torch.d
     return total / count
 
 
+# Intra-op threads split reductions, so the thread count changes the bits: CPU runs always train
+# on one thread (tiny models gain little from more; sweeps use one process per core instead).
+CPU_TRAINING_THREADS = 1
+
+
+@contextlib.contextmanager
+def _cpu_threads(count: int) -> Iterator[None]:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def train(spec: RunSpec, device: str = "auto", progress: bool | None = None) -> dict[str, Any]:
     """Train one model as ``spec`` says and return its result record (see `runs.RunStore`)."""
     dev = resolve_device(device)
+    if dev.type == "cpu":
+        with _cpu_threads(CPU_TRAINING_THREADS):
+            return _train(spec, dev, progress)
+    return _train(spec, dev, progress)
+
+
+def _train(spec: RunSpec, dev: torch.device, progress: bool | None) -> dict[str, Any]:
     dataset = load_dataset(spec.data)
     torch.manual_seed(spec.seed)
     model = GPT(_model_config(spec, dataset.vocab_size)).to(dev)
@@ -185,6 +209,7 @@ def train(spec: RunSpec, device: str = "auto", progress: bool | None = None) -> 
                 )
     bar.close()
 
+    pinned = kernel_environment()["pinned"]
     final_metrics = dataset.evaluate(model, dev) if hasattr(dataset, "evaluate") else {}
     tokens_trained = steps * tokens_per_step
     return {
@@ -204,6 +229,8 @@ def train(spec: RunSpec, device: str = "auto", progress: bool | None = None) -> 
             "torch": torch.__version__,
             "python": platform.python_version(),
             "threads": torch.get_num_threads(),
+            # CPU kernels only pin CPU runs; GPU runs are never bit-reproducible across devices
+            "kernels": {**kernel_environment(), "pinned": dev.type == "cpu" and pinned},
         },
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }

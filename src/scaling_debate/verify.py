@@ -1,0 +1,117 @@
+"""``python -m scaling_debate verify``: retrain stored runs and compare them bit for bit.
+
+The cheapest K runs of the store (by executed FLOPs) are retrained into a temporary store with
+the same code and pinned kernels, and every number that training produced is compared exactly:
+parameter and token counts, FLOPs, and every evaluation point's losses and learning rate, plus
+the final metrics. Timing fields (``wall_seconds``, ``elapsed_seconds``), the creation date and
+the environment describe the machine, not the run, and are left out.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scaling_debate.runs import RunSpec, RunStore, local_executor, run_all
+
+# describe the machine and the moment, not the run
+_NOT_COMPARED = {"wall_seconds", "elapsed_seconds", "created", "environment"}
+
+
+@dataclass(frozen=True)
+class Difference:
+    key: str
+    field: str
+    stored: Any
+    retrained: Any
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    keys: list[str]
+    differences: list[Difference]
+
+    @property
+    def identical(self) -> int:
+        return len(self.keys) - len({d.key for d in self.differences})
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def render(self) -> str:
+        lines = [f"{self.identical} of {len(self.keys)} identical"]
+        if self.differences:
+            lines.append(f"{'run':<22}{'field':<34}{'stored':>22}{'retrained':>22}")
+            for d in self.differences:
+                lines.append(f"{d.key:<22}{d.field:<34}{d.stored!r:>22}{d.retrained!r:>22}")
+        return "\n".join(lines)
+
+
+def _leaves(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        for name in sorted(value):
+            if name not in _NOT_COMPARED:
+                yield from _leaves(value[name], f"{prefix}.{name}" if prefix else name)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, f"{prefix}[{index}]")
+    else:
+        yield prefix, value
+
+
+def _same(a: Any, b: Any) -> bool:
+    # bit for bit: equal floats (NaN only matches NaN), same type family
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return a == b and type(a) is type(b)
+
+
+def compare_records(stored: dict[str, Any], retrained: dict[str, Any]) -> list[Difference]:
+    """Every compared field whose value differs, including fields present in only one."""
+    left, right = dict(_leaves(stored)), dict(_leaves(retrained))
+    missing = object()
+    return [
+        Difference(stored["key"], field, left.get(field, missing), right.get(field, missing))
+        for field in sorted(set(left) | set(right))
+        if not _same(left.get(field, missing), right.get(field, missing))
+    ]
+
+
+def cheapest_records(store: RunStore, count: int) -> list[dict[str, Any]]:
+    """The ``count`` stored runs with the fewest executed FLOPs (ties by key)."""
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ValueError(f"verify --runs must be a positive integer, got {count!r}")
+    paths = sorted(store.directory.glob("*.json"))
+    if not paths:
+        raise ValueError(f"verify: no stored runs in {store.directory}")
+    records = [json.loads(path.read_text()) for path in paths]
+    records.sort(key=lambda record: (record["flops_exact"], record["key"]))
+    return records[:count]
+
+
+def verify_store(
+    count: int = 3, store: RunStore | None = None, keep: Path | None = None
+) -> VerifyReport:
+    """Retrain the ``count`` cheapest stored runs into a scratch store and compare them.
+
+    ``keep`` names a folder to keep the retrained records in (otherwise they are discarded).
+    """
+    store = store or RunStore()
+    records = cheapest_records(store, count)
+    specs = [RunSpec.from_dict(record["spec"]) for record in records]
+    with tempfile.TemporaryDirectory() as scratch:
+        target = RunStore(keep if keep is not None else scratch)
+        with local_executor() as pool:
+            run_all(specs, executor=pool, store=target, allow_training=True)
+        differences = [
+            difference
+            for record, spec in zip(records, specs, strict=True)
+            for difference in compare_records(record, json.loads(target.path(spec).read_text()))
+        ]
+    return VerifyReport([record["key"] for record in records], differences)
