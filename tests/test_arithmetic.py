@@ -1,4 +1,4 @@
-"""Tests for scaling_debate.arithmetic: encoding, held-out pairs, masking and evaluation."""
+"""Tests for scaling_debate.data.arithmetic: encoding, held-out pairs, masking and evaluation."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from scaling_debate.arithmetic import IGNORE_INDEX, PAD, AdditionTask
+from scaling_debate.data.arithmetic import IGNORE_INDEX, PAD, AdditionTask
 
 
 def operands_of(task: AdditionTask, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from scaling_debate import book
+from scaling_debate.book import build as book
 from scaling_debate.paths import repo_root
 from scaling_debate.profiles import by_profile, check_profile
 
@@ -118,12 +118,12 @@ def test_book_builds_from_the_committed_store_without_training():
 
 
 def test_execution_report_reads_metadata_and_sums_training_time(tmp_path, monkeypatch):
-    from test_runs import SPEC, fake_record
+    from conftest import SPEC, fake_result
 
-    from scaling_debate.runs import RunStore
+    from scaling_debate.training.store import RunStore
 
     monkeypatch.setenv("SCALING_DEBATE_STORE", str(tmp_path / "store"))
-    RunStore().save({**fake_record(SPEC), "wall_seconds": 12.5})
+    RunStore().save(fake_result(SPEC, wall_seconds=12.5))
     chapters = tmp_path / "executed" / "chapters"
     chapters.mkdir(parents=True)
     meta = {"profile": "cpu", "status": "ok", "execution_seconds": 3.0,

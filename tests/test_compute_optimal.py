@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scaling_debate import compute_optimal as co
-from scaling_debate import fit, sweeps
+from scaling_debate.analysis import compute_optimal as co
+from scaling_debate.analysis import laws as fit
+from scaling_debate.training import ladder as sweeps
 
 LAW = fit.ChinchillaFit(E=1.69, A=406.4, B=410.7, alpha=0.34, beta=0.28, loss=0.0, n=0)
 
@@ -96,18 +97,27 @@ def test_loss_at_compute_interpolates_in_log_space_and_refuses_extrapolation():
         co.loss_at_compute(curve, 1e13)
 
 
-def test_budgets_are_assigned_to_the_runs_planned_for_them():
-    frame = pd.DataFrame({"run_flops_exact": [1.01e12, 3.02e12, 5e12]})
-    budgets = sweeps.assign_budgets(frame, [1e12, 3e12])
-    assert budgets.iloc[0] == 1e12 and budgets.iloc[1] == 3e12 and np.isnan(budgets.iloc[2])
-
-
-def test_isoflop_specs_spend_their_budget():
-    specs = sweeps.isoflop_specs("stdlib", {1e12: [32, 64]})
-    assert [s.d_model for s in specs] == [32, 64]
+def test_isoflop_specs_spend_their_budget_and_carry_it_as_a_label():
+    specs = sweeps.isoflop_specs("stdlib", {1e12: [32, 64], 3e12: [32]})
+    assert [s.d_model for s in specs] == [32, 64, 32]
     assert specs[0].tokens > specs[1].tokens  # the smaller model reads more tokens
-    with pytest.raises(ValueError, match="positive FLOPs"):
-        sweeps.tokens_for_budget(-1.0, 32)
+    assert [dict(s.labels)["budget"] for s in specs] == [1e12, 1e12, 3e12]
+    assert {dict(s.labels)["sweep"] for s in specs} == {"isoflop"}
+    for spec in specs:
+        spent = sweeps.flops.training_flops_exact(256, 64, spec.d_model, spec.n_layers,
+                                                  spec.n_heads, spec.tokens)
+        assert spent == pytest.approx(dict(spec.labels)["budget"], rel=1e-3)
+    with pytest.raises(ValueError, match="positive finite number"):
+        sweeps.tokens_for_budget(-1.0, 32, "stdlib")
+    with pytest.raises(ValueError, match="at least one budget"):
+        sweeps.isoflop_specs("stdlib", {})
+
+
+def test_budgets_follow_the_datasets_vocabulary():
+    # a 13-symbol arithmetic vocabulary makes the output layer cheaper than 256 bytes do
+    assert sweeps.tokens_for_budget(1e12, 32, "addition-3") > sweeps.tokens_for_budget(
+        1e12, 32, "stdlib", context=11
+    )
 
 
 def test_a_floor_at_zero_is_flagged_and_does_not_crash_the_bootstrap():

@@ -1,4 +1,4 @@
-"""Tests for scaling_debate.corpora: byte corpora, batching, and verified npm downloads."""
+"""Tests for scaling_debate.data.text: byte corpora, batching, and verified npm downloads."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from scaling_debate import corpora
-from scaling_debate.corpora import (
+from scaling_debate.data import text as corpora
+from scaling_debate.data.text import (
     IntegrityError,
     TextCorpus,
     decode_tokens,

@@ -1,4 +1,4 @@
-"""Tests for scaling_debate.emergence: metrics, summaries and the definition of emergence."""
+"""Tests for scaling_debate.analysis.emergence: metrics, summaries, the definition."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ import pandas as pd
 import pytest
 from scipy import special
 
-from scaling_debate.arithmetic import AdditionTask
-from scaling_debate.emergence import (
-    addition_ladder,
+from scaling_debate.analysis.emergence import (
     binomial_bootstrap_emergence_test,
     gpt3_arithmetic,
     largest_step,
@@ -21,6 +19,8 @@ from scaling_debate.emergence import (
     seed_bootstrap_emergence_test,
     seed_summary,
 )
+from scaling_debate.data.arithmetic import AdditionTask
+from scaling_debate.training.ladder import addition_ladder
 
 SIZES = np.geomspace(1e3, 1e6, 7)  # a factor 10**0.5 between neighbours
 
@@ -143,7 +143,7 @@ def test_binomial_bootstrap_rejects_bad_input() -> None:
         binomial_bootstrap_emergence_test(SIZES, SIZES / SIZES.max(), 0)
     with pytest.raises(ValueError, match="same length"):
         binomial_bootstrap_emergence_test(SIZES, [0.1, 0.2], 100)
-    with pytest.raises(ValueError, match="n_boot must be an integer of at least 2"):
+    with pytest.raises(ValueError, match="n_boot=1: must be an integer >= 2"):
         binomial_bootstrap_emergence_test(SIZES, SIZES / SIZES.max(), 100, n_boot=1)
 
 
@@ -183,7 +183,7 @@ def test_addition_ladder_fits_one_problem_per_row() -> None:
     assert all(spec.context == context for spec in specs)
     assert all(spec.tokens == 100 * 8 * context for spec in specs)
     assert [spec.data for spec in specs] == ["addition-3"] * 4
-    with pytest.raises(ValueError, match="steps must be a positive integer"):
+    with pytest.raises(ValueError, match="steps=0: must be an integer >= 1"):
         addition_ladder(3, [16], steps=0, seeds=[0])
 
 

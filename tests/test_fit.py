@@ -1,4 +1,4 @@
-"""Tests for scaling_debate.fit: recovery of known parameters, a published refit, errors."""
+"""Laws and uncertainty: recovery of known parameters, a published refit, errors."""
 
 from __future__ import annotations
 
@@ -8,17 +8,16 @@ import pytest
 from scipy.optimize import check_grad
 
 from scaling_debate import published
-from scaling_debate.fit import (
+from scaling_debate.analysis.laws import (
     COARSE_GRID,
     ChinchillaFit,
     allocation_exponent,
-    bootstrap,
     chinchilla_objective,
-    extrapolate,
     fit_chinchilla,
     fit_power_law,
     isoflop_minimum,
 )
+from scaling_debate.analysis.uncertainty import bootstrap, extrapolate
 
 # Hoffmann et al. (2022) eq. 10 as printed: the parameters our synthetic data are drawn from.
 HOFFMANN = {"E": 1.69, "A": 406.4, "B": 410.7, "alpha": 0.34, "beta": 0.28}

@@ -132,7 +132,7 @@ def test_kaplan_honours_attention_and_feed_forward_widths():
     ],
 )
 def test_count_matches_the_model(shape):
-    from scaling_debate.models import GPT, GPTConfig
+    from scaling_debate.training.model import GPT, GPTConfig
 
     model = GPT(GPTConfig(**shape))
     expected = count_parameters(

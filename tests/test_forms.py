@@ -7,13 +7,12 @@ import pandas as pd
 import pytest
 from scipy import optimize, stats
 
-from scaling_debate import forms
-from scaling_debate.forms import (
+from scaling_debate.analysis import forms
+from scaling_debate.analysis.forms import (
     FORMS,
     compare_forms,
     fit_form,
     form_recovery_rate,
-    logistic_transition,
     recovery_table,
 )
 
@@ -67,10 +66,6 @@ def test_y_equals_x_at_six_log_spaced_sizes_is_linear():
     # The quadratic fits exactly too; below the numerical floor the two tie in RSS, so only
     # the AIC's penalty for one more parameter (2) separates them, not rounding noise.
     assert table.set_index("form").loc["quadratic", "delta_aic"] == pytest.approx(2.0)
-    # And it is no emergence by the chapter's definition: the "midpoint" lies beyond the data.
-    transition = logistic_transition(x, x)
-    assert not transition["midpoint_within_data"]
-    assert not transition["meets_emergence_definition"]
 
 
 def test_criteria_and_loo_cv_by_hand():
@@ -261,32 +256,3 @@ def test_recovery_settings_are_validated():
         form_recovery_rate("linear", {"a": 0.0, "b": 1.0}, 5, 0.1, (10.0, 1.0), 3, seed=0)
 
 
-def test_logistic_transition_recovers_a_smooth_transition():
-    x, params, noise_sd, _ = KNOWN_FORMS["logistic"]
-    result = logistic_transition(x, noisy("logistic", x, params, noise_sd))
-    assert result["converged"]
-    assert result["midpoint_ln_x_lo"] < params["m"] < result["midpoint_ln_x_hi"]
-    assert result["width_ln_x_lo"] < params["w"] < result["width_ln_x_hi"]
-    assert result["width_ln_x_hi"] - result["width_ln_x_lo"] < 0.5
-    assert result["midpoint_x"] == pytest.approx(math.exp(result["midpoint_ln_x"]))
-    assert result["rise_10_90_ln_x"] == pytest.approx(2 * math.log(9) * result["width_ln_x"])
-    # A rise over about three sampling gaps is a smooth curve, not emergence.
-    assert result["midpoint_within_data"]
-    assert not result["narrower_than_spacing"]
-    assert not result["meets_emergence_definition"]
-
-
-def test_logistic_transition_detects_a_step_between_sampled_sizes():
-    x = np.logspace(0, 6, 7)  # one size per decade
-    y = np.array([0.0, 0.0, 0.0, 0.5, 1.0, 1.0, 1.0])
-    y = y + np.random.default_rng(SEED).normal(0.0, 0.005, 7)
-    result = logistic_transition(x, y)
-    assert result["rise_10_90_ln_x_hi"] < math.log(10)
-    assert result["width_ln_x_lo"] == 0.0  # any sharper step fits as well
-    assert math.log(100) < result["midpoint_ln_x_lo"] < result["midpoint_ln_x_hi"] < math.log(1e4)
-    assert result["meets_emergence_definition"]
-
-
-def test_logistic_transition_needs_five_sizes():
-    with pytest.raises(ValueError, match="at least 5 distinct x; got 4"):
-        logistic_transition([1.0, 10.0, 100.0, 1000.0], [0.0, 0.1, 0.9, 1.0])

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Li
 # a parent that starts the training pool, hands it a long task and reports the worker's pid
 PARENT = """
 import time
-from scaling_debate.runs import local_executor
+from scaling_debate.training.sweep import local_executor
 pool = local_executor(1)
 future = pool.submit(time.sleep, 120)
 time.sleep(2)  # let the spawned worker start and pick the task up

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_hex
 
-from scaling_debate import plots
+from scaling_debate.book import plots
 
 
 @pytest.fixture(autouse=True)
@@ -136,7 +136,7 @@ def _backend_in_fresh_python(env_update: dict[str, str]) -> str:
     env.pop("MPLBACKEND", None)
     env.update(env_update)
     script = (
-        "import matplotlib; from scaling_debate import plots; plots.new_figure(); "
+        "import matplotlib; from scaling_debate.book import plots; plots.new_figure(); "
         "print(matplotlib.get_backend().lower())"
     )
     result = subprocess.run(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from scaling_debate.prose import plain
+from scaling_debate.book.prose import plain
 
 
 def test_numpy_scalars_become_python_numbers_with_a_parsable_repr():
@@ -23,7 +23,7 @@ def test_words_are_glued_without_quotes():
 
 
 def test_interval_relation_names_each_reference():
-    from scaling_debate.prose import interval_relation
+    from scaling_debate.book.prose import interval_relation
 
     words = interval_relation(0.6, 0.8, {"0.50": 0.5, "0.73": 0.73, "1.0": 1.0})
     assert words == "lies above 0.50; includes 0.73; lies below 1.0"

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from scaling_debate import train
-from scaling_debate.runs import RunSpec
+from scaling_debate.training import trainer as train
+from scaling_debate.training.spec import RunSpec
 
 TINY = RunSpec(
     data="stdlib",
@@ -30,7 +30,7 @@ def tiny_record():
 
 
 def test_validation_loss_falls_well_below_uniform(tiny_record):
-    losses = [point["val_loss"] for point in tiny_record["evals"]]
+    losses = [point["val_loss"] for point in tiny_record.evals]
     assert losses[0] > losses[-1]
     # a uniform guess over 256 bytes costs ln 256 = 5.55 nats; byte statistics alone get far lower
     assert losses[-1] < 0.7 * math.log(256)
@@ -38,19 +38,19 @@ def test_validation_loss_falls_well_below_uniform(tiny_record):
 
 def test_record_accounts_tokens_and_flops(tiny_record):
     steps = math.ceil(TINY.tokens / (TINY.batch_size * TINY.context))
-    assert tiny_record["tokens_trained"] == steps * TINY.batch_size * TINY.context
-    last = tiny_record["evals"][-1]
-    assert last["step"] == steps and last["tokens"] == tiny_record["tokens_trained"]
-    assert tiny_record["flops_exact"] > tiny_record["flops_6nd"] > 0
-    tokens = [point["tokens"] for point in tiny_record["evals"]]
+    assert tiny_record.tokens_trained == steps * TINY.batch_size * TINY.context
+    last = tiny_record.evals[-1]
+    assert last["step"] == steps and last["tokens"] == tiny_record.tokens_trained
+    assert tiny_record.flops_exact > tiny_record.flops_6nd > 0
+    tokens = [point["tokens"] for point in tiny_record.evals]
     assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
 
 
 def test_same_seed_same_result_other_seed_differs(tiny_record):
     again = train.train(TINY, device="cpu", progress=False)
-    assert [p["val_loss"] for p in again["evals"]] == [p["val_loss"] for p in tiny_record["evals"]]
+    assert [p["val_loss"] for p in again.evals] == [p["val_loss"] for p in tiny_record.evals]
     other = train.train(RunSpec(**{**TINY.to_dict(), "seed": 1}), device="cpu", progress=False)
-    assert other["evals"][-1]["val_loss"] != tiny_record["evals"][-1]["val_loss"]
+    assert other.evals[-1]["val_loss"] != tiny_record.evals[-1]["val_loss"]
 
 
 def test_cosine_schedule_warms_up_then_decays_to_floor():
@@ -65,8 +65,9 @@ def test_cosine_schedule_warms_up_then_decays_to_floor():
 def test_fixed_schedule_is_cut_short_before_its_floor():
     fixed = RunSpec(**{**TINY.to_dict(), "schedule": "fixed", "schedule_tokens": 4 * TINY.tokens})
     record = train.train(fixed, device="cpu", progress=False)
-    assert record["tokens_trained"] < 2 * TINY.tokens  # it stops at its own budget
-    assert record["evals"][-1]["lr"] > 0.5 * TINY.lr  # the long schedule has barely decayed
+    steps = math.ceil(TINY.tokens / (TINY.batch_size * TINY.context))
+    assert record.tokens_trained == steps * TINY.batch_size * TINY.context  # its own budget
+    assert record.evals[-1]["lr"] > 0.5 * TINY.lr  # the long schedule has barely decayed
 
 
 def test_eval_steps_are_log_spaced_and_end_at_the_last_step():

@@ -7,10 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from scaling_debate.__main__ import main
+from scaling_debate.book.cli import main
 from scaling_debate.kernels import PINNED_SETTINGS, kernel_environment
-from scaling_debate.runs import RunSpec, RunStore, run_all
-from scaling_debate.verify import cheapest_records, compare_records, verify_store
+from scaling_debate.training.spec import RunSpec
+from scaling_debate.training.store import RunStore
+from scaling_debate.training.sweep import run_all
+from scaling_debate.training.verify import cheapest_results, compare_records, verify_store
 
 TINY = RunSpec(data="stdlib", d_model=16, n_layers=1, n_heads=2, context=16, tokens=2048,
                batch_size=8, n_evals=2, eval_tokens=512)
@@ -48,10 +50,10 @@ def test_verify_passes_on_a_true_store_and_names_a_tampered_number(tmp_path, cap
 
 
 def test_verify_refuses_a_bad_count(tmp_path):
-    with pytest.raises(ValueError, match="positive integer, got 0"):
-        cheapest_records(RunStore(tmp_path), 0)
+    with pytest.raises(ValueError, match="an integer >= 1"):
+        cheapest_results(RunStore(tmp_path), 0)
     with pytest.raises(ValueError, match="no stored runs"):
-        cheapest_records(RunStore(tmp_path), 3)
+        cheapest_results(RunStore(tmp_path), 3)
 
 
 def test_verify_command_exits_nonzero_on_a_difference(tmp_path, monkeypatch, capsys):

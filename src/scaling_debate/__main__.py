@@ -1,81 +1,8 @@
-"""Command line: ``python -m scaling_debate execute STEM --profile P`` and ``... build``."""
+"""``python -m scaling_debate``: the book's command line (see `scaling_debate.book.cli`)."""
 
-from __future__ import annotations
-
-import argparse
 import sys
-import time
-from pathlib import Path
 
-from scaling_debate import book
-from scaling_debate.profiles import PROFILES, check_profile
-from scaling_debate.runs import MissingRunsError
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m scaling_debate", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
-    execute = commands.add_parser("execute", help="execute one chapter with papermill")
-    execute.add_argument("stem", help="chapter file name without .md, e.g. methods")
-    execute.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)}")
-    execute.add_argument("--output", type=Path, help="executed notebook (.ipynb) to write")
-    execute.add_argument(
-        "--no-train",
-        action="store_true",
-        help="use stored runs only; fail listing any that are missing",
-    )
-
-    build = commands.add_parser("build", help="execute changed chapters, then build the HTML")
-    build.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)}")
-    build.add_argument(
-        "--no-train",
-        action="store_true",
-        help="use stored runs only; fail listing any that are missing",
-    )
-    verify = commands.add_parser(
-        "verify", help="retrain the cheapest stored runs and compare them bit for bit"
-    )
-    verify.add_argument("--runs", type=int, default=3, help="how many runs (default 3)")
-    verify.add_argument("--keep", type=Path, help="keep the retrained records in this folder")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "verify":
-        return _verify(args.runs, args.keep)
-    try:
-        check_profile(args.profile)
-        started = time.perf_counter()
-        if args.command == "execute":
-            result = book.execute_chapter(
-                args.stem, args.profile, output=args.output, no_train=args.no_train
-            )
-            print(
-                f"executed {args.stem} ({args.profile}) in {result.seconds:.1f} s "
-                f"-> {result.output}"
-            )
-        else:
-            _, html = book.build(args.profile, no_train=args.no_train)
-            print(f"book built in {time.perf_counter() - started:.0f} s: {html / 'index.html'}")
-    except (ValueError, book.ChapterError, MissingRunsError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _verify(count: int, keep: Path | None) -> int:
-    from scaling_debate.verify import verify_store
-
-    try:
-        report = verify_store(count, keep=keep)
-    except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(report.render())
-    return 0 if report.ok else 1
-
+from scaling_debate.book.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

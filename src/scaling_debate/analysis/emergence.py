@@ -23,8 +23,7 @@ adds what the chapter needs around them:
 3. a midpoint ``m`` whose interval lies inside the sampled range (the transition is in the
    data: ``y = x`` is the left tail of a logistic whose midpoint lies beyond them).
 
-Intervals are percentile bootstrap intervals. The forms module's ``logistic_transition`` tests
-conditions 2 and 3 with profile-likelihood intervals instead.
+Intervals are percentile bootstrap intervals (`uncertainty.replicate`).
 """
 
 from __future__ import annotations
@@ -37,13 +36,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from scaling_debate import published
-from scaling_debate.arithmetic import AdditionTask
-from scaling_debate.forms import fit_form
-from scaling_debate.runs import RunSpec, ladder_spec
+from scaling_debate import _checks, published
+from scaling_debate.analysis import uncertainty
+from scaling_debate.analysis.forms import fit_form
 
 __all__ = [
-    "addition_ladder",
     "binomial_bootstrap_emergence_test",
     "gpt3_arithmetic",
     "largest_step",
@@ -53,50 +50,6 @@ __all__ = [
     "seed_bootstrap_emergence_test",
     "seed_summary",
 ]
-
-
-# --------------------------------------------------------------------------------------------
-# Runs
-# --------------------------------------------------------------------------------------------
-
-
-def addition_ladder(
-    digits: int,
-    widths: Sequence[int],
-    steps: int,
-    seeds: Sequence[int],
-    batch_size: int = 64,
-    eval_tokens: int = 8192,
-    n_evals: int = 8,
-) -> list[RunSpec]:
-    """Specs for the ladder models of ``widths`` on ``digits``-digit addition, one per seed.
-
-    Every run takes ``steps`` optimizer steps of ``batch_size`` problems, one problem per row,
-    so the context is the problem's length minus one and the token budget (which counts
-    positions) is ``steps * batch_size * context``. Validation loss is measured on
-    ``eval_tokens`` positions at ``n_evals`` points; the final metrics come from the task's
-    held-out problems.
-    """
-    for name, value in (("steps", steps), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer; got {value!r}")
-    if not widths or not seeds:
-        raise ValueError(f"need at least one width and one seed; got {widths!r} and {seeds!r}")
-    context = AdditionTask(digits).problem_length - 1
-    return [
-        ladder_spec(
-            f"addition-{digits}",
-            width,
-            steps * batch_size * context,
-            context=context,
-            batch_size=batch_size,
-            eval_tokens=eval_tokens,
-            n_evals=n_evals,
-            seed=seed,
-        )
-        for width in widths
-        for seed in seeds
-    ]
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,24 +309,23 @@ def _bootstrap_test(
     level: float,
 ) -> dict[str, Any]:
     """Refit the logistic to ``n_boot`` replicates ``draw(rng)`` of y; apply the definition."""
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 2:
-        raise ValueError(f"n_boot must be an integer of at least 2; got {n_boot!r}")
-    if not 0 < level < 1:
-        raise ValueError(f"level must lie strictly between 0 and 1; got {level!r}")
+    _checks.positive_int("n_boot", n_boot, minimum=2)
+    _checks.in_range("level", level, 0, 1, closed="neither")
     point = _logistic_shape(x, y)
-    rng = np.random.default_rng(seed)
-    replicates = [_logistic_shape(x, draw(rng)) for _ in range(n_boot)]
-    finished = pd.DataFrame([shape for shape in replicates if math.isfinite(shape["w"])])
-    message = ""
+    message, n_failed = "", n_boot
+    intervals = dict.fromkeys(("rise", "w", "m"), (math.nan, math.nan))
     if not math.isfinite(point["w"]):
         message = "the logistic fit to the data failed"
-    elif len(finished) < 2:
-        message = f"only {len(finished)} of {n_boot} bootstrap fits succeeded"
-    tail = (1 - level) / 2
-    intervals = {
-        name: (math.nan, math.nan) if message else tuple(finished[name].quantile([tail, 1 - tail]))
-        for name in ("rise", "w", "m")
-    }
+    else:
+        try:
+            boot = uncertainty.replicate(
+                lambda: point, lambda rng: _logistic_shape(x, draw(rng)), n_boot, seed
+            )
+        except RuntimeError as error:  # fewer than two replicate fits succeeded
+            message = str(error)
+        else:
+            n_failed = boot.n_failed
+            intervals = {name: boot.interval(name, level) for name in intervals}
     row = {
         "rise": point["rise"],
         "rise_lo": intervals["rise"][0],
@@ -386,7 +338,7 @@ def _bootstrap_test(
         "midpoint_x_hi": math.exp(intervals["m"][1]),
     }
     row |= meets_definition(x, intervals["rise"], intervals["w"], intervals["m"])
-    return row | {"n_failed": n_boot - len(finished), "message": message}
+    return row | {"n_failed": n_failed, "message": message}
 
 
 def _logistic_shape(x: np.ndarray, y: np.ndarray) -> dict[str, float]:

@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scaling_debate.runs import RunSpec, RunStore, local_executor, run_all
+from scaling_debate import _checks
+from scaling_debate.training.store import RunResult, RunStore
+from scaling_debate.training.sweep import local_executor, run_all
 
 # describe the machine and the moment, not the run
 _NOT_COMPARED = {"wall_seconds", "elapsed_seconds", "created", "environment"}
@@ -83,16 +85,14 @@ def compare_records(stored: dict[str, Any], retrained: dict[str, Any]) -> list[D
     ]
 
 
-def cheapest_records(store: RunStore, count: int) -> list[dict[str, Any]]:
+def cheapest_results(store: RunStore, count: int) -> list[RunResult]:
     """The ``count`` stored runs with the fewest executed FLOPs (ties by key)."""
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ValueError(f"verify --runs must be a positive integer, got {count!r}")
-    paths = sorted(store.directory.glob("*.json"))
-    if not paths:
+    _checks.positive_int("verify --runs", count)
+    results = store.results()
+    if not results:
         raise ValueError(f"verify: no stored runs in {store.directory}")
-    records = [json.loads(path.read_text()) for path in paths]
-    records.sort(key=lambda record: (record["flops_exact"], record["key"]))
-    return records[:count]
+    results.sort(key=lambda result: (result.flops_exact, result.key))
+    return results[:count]
 
 
 def verify_store(
@@ -103,15 +103,16 @@ def verify_store(
     ``keep`` names a folder to keep the retrained records in (otherwise they are discarded).
     """
     store = store or RunStore()
-    records = cheapest_records(store, count)
-    specs = [RunSpec.from_dict(record["spec"]) for record in records]
+    stored = cheapest_results(store, count)
     with tempfile.TemporaryDirectory() as scratch:
         target = RunStore(keep if keep is not None else scratch)
         with local_executor() as pool:
-            run_all(specs, executor=pool, store=target, allow_training=True)
+            run_all([r.spec for r in stored], executor=pool, store=target, allow_training=True)
         differences = [
             difference
-            for record, spec in zip(records, specs, strict=True)
-            for difference in compare_records(record, json.loads(target.path(spec).read_text()))
+            for result in stored
+            for difference in compare_records(
+                result.to_json(), json.loads(target.path(result.spec).read_text())
+            )
         ]
-    return VerifyReport([record["key"] for record in records], differences)
+    return VerifyReport([result.key for result in stored], differences)

@@ -29,7 +29,8 @@ from typing import Any
 from scaling_debate.lifetime import EXIT_WITH_PARENT_ENV
 from scaling_debate.paths import repo_root
 from scaling_debate.profiles import check_profile
-from scaling_debate.runs import NO_TRAIN_ENV, RUN_LOG_ENV, RunStore
+from scaling_debate.training.store import RunStore
+from scaling_debate.training.sweep import NO_TRAIN_ENV, RUN_LOG_ENV
 
 META_KEY = "scaling_debate"
 REPORT_PAGE = "reproducing"  # the status page: re-executed whenever any other chapter changes

@@ -45,8 +45,8 @@ import numpy as np
 import torch
 
 from scaling_debate import paths
+from scaling_debate.data import BYTE_VOCAB_SIZE
 
-BYTE_VOCAB_SIZE = 256
 CORPUS_NAMES = ("stdlib", "sotu")
 SPLITS = ("train", "val")
 
@@ -114,6 +114,10 @@ class TextCorpus:
         """The bytes of one split, ``"train"`` or ``"val"``."""
         _check_split(split)
         return self.train if split == "train" else self.val
+
+    def evaluate(self, model: torch.nn.Module, device: torch.device) -> dict[str, float]:
+        """No task metrics beyond the validation loss the trainer measures."""
+        return {}
 
     def n_tokens(self, split: str) -> int:
         """Number of tokens (bytes) in one split."""

@@ -11,12 +11,10 @@ from __future__ import annotations
 import contextlib
 import math
 import platform
-import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from functools import cache
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,34 +22,13 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from scaling_debate import flops
+from scaling_debate.data import Dataset, load_dataset
 from scaling_debate.kernels import kernel_environment
-from scaling_debate.models import GPT, GPTConfig
-from scaling_debate.runs import TRAINING_CODE_VERSION, RunSpec
+from scaling_debate.training.model import GPT, GPTConfig
+from scaling_debate.training.spec import RunSpec
+from scaling_debate.training.store import RunResult
 
 _EVAL_SEED = 1234  # the same validation windows at every evaluation point and in every run
-
-
-class Dataset(Protocol):
-    name: str
-    vocab_size: int
-
-    def batch(
-        self, split: str, batch_size: int, context: int, generator: torch.Generator
-    ) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-@cache
-def load_dataset(name: str) -> Dataset:
-    """The dataset a spec names: a byte-level text corpus or a K-digit addition task."""
-    addition = re.fullmatch(r"addition-(\d+)", name)
-    if addition:
-        from scaling_debate.arithmetic import AdditionTask
-
-        # task seed fixed: every run shares one held-out set of problems
-        return AdditionTask(digits=int(addition.group(1)))
-    from scaling_debate.corpora import load_corpus
-
-    return load_corpus(name)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -141,8 +118,8 @@ def _cpu_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def train(spec: RunSpec, device: str = "auto", progress: bool | None = None) -> dict[str, Any]:
-    """Train one model as ``spec`` says and return its result record (see `runs.RunStore`)."""
+def train(spec: RunSpec, device: str = "auto", progress: bool | None = None) -> RunResult:
+    """Train one model as ``spec`` says and return its result."""
     dev = resolve_device(device)
     if dev.type == "cpu":
         with _cpu_threads(CPU_TRAINING_THREADS):
@@ -150,7 +127,7 @@ def train(spec: RunSpec, device: str = "auto", progress: bool | None = None) -> 
     return _train(spec, dev, progress)
 
 
-def _train(spec: RunSpec, dev: torch.device, progress: bool | None) -> dict[str, Any]:
+def _train(spec: RunSpec, dev: torch.device, progress: bool | None) -> RunResult:
     dataset = load_dataset(spec.data)
     torch.manual_seed(spec.seed)
     model = GPT(_model_config(spec, dataset.vocab_size)).to(dev)
@@ -210,21 +187,19 @@ def _train(spec: RunSpec, dev: torch.device, progress: bool | None) -> dict[str,
     bar.close()
 
     pinned = kernel_environment()["pinned"]
-    final_metrics = dataset.evaluate(model, dev) if hasattr(dataset, "evaluate") else {}
+    final_metrics = dataset.evaluate(model, dev)
     tokens_trained = steps * tokens_per_step
-    return {
-        "spec": spec.to_dict(),
-        "key": spec.key(),
-        "code_version": TRAINING_CODE_VERSION,
-        "n_params": counts.total,
-        "n_params_non_embedding": counts.non_embedding,
-        "tokens_trained": tokens_trained,
-        "flops_6nd": flops.training_flops_6nd(counts.non_embedding, tokens_trained),
-        "flops_exact": exact_per_token * tokens_trained,
-        "wall_seconds": time.perf_counter() - started,
-        "evals": evals,
-        "final_metrics": {k: float(v) for k, v in final_metrics.items()},
-        "environment": {
+    return RunResult(
+        spec=spec,
+        n_params=counts.total,
+        n_params_non_embedding=counts.non_embedding,
+        tokens_trained=tokens_trained,
+        flops_6nd=flops.training_flops_6nd(counts.non_embedding, tokens_trained),
+        flops_exact=exact_per_token * tokens_trained,
+        wall_seconds=time.perf_counter() - started,
+        evals=evals,
+        final_metrics={k: float(v) for k, v in final_metrics.items()},
+        environment={
             "device": str(dev),
             "torch": torch.__version__,
             "python": platform.python_version(),
@@ -232,5 +207,5 @@ def _train(spec: RunSpec, dev: torch.device, progress: bool | None) -> dict[str,
             # CPU kernels only pin CPU runs; GPU runs are never bit-reproducible across devices
             "kernels": {**kernel_environment(), "pinned": dev.type == "cpu" and pinned},
         },
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )

@@ -110,29 +110,3 @@ class GPT(nn.Module):
 
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
-
-
-@dataclass(frozen=True)
-class ModelShape:
-    """Depth, heads and learning rate that go with a width in the book's model ladder."""
-
-    d_model: int
-    n_layers: int
-    n_heads: int
-    lr: float
-
-
-def shape_for_width(d_model: int, base_lr: float = 3e-3) -> ModelShape:
-    """The book's ladder: depth grows with width (about 32 channels per layer), heads of 16.
-
-    Kaplan et al. (2020) found loss depends on shape only weakly at fixed parameter count, so one
-    fixed aspect ratio is enough. The learning rate shrinks as 1/sqrt(width) above 64 channels,
-    which keeps the wider models of the ladder stable with one base rate.
-    """
-    if not isinstance(d_model, int) or d_model < 16 or d_model % 8:
-        raise ValueError(f"d_model={d_model!r}: the ladder needs a multiple of 8, at least 16")
-    n_heads = max(1, d_model // 16)
-    while d_model % n_heads:
-        n_heads -= 1
-    lr = base_lr * min(1.0, (64 / d_model) ** 0.5)
-    return ModelShape(d_model, max(1, round(d_model / 32)), n_heads, lr)

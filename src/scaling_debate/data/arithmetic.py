@@ -40,6 +40,11 @@ MAX_DIGITS = 9  # keeps the pair index a * 10**digits + b inside int64
 _ENUMERATE_UP_TO = 10**6  # pair spaces up to this size are listed explicitly
 
 
+def problem_length(digits: int) -> int:
+    """Tokens in one problem of ``digits`` digits: two operands, ``+``, ``=`` and the sum."""
+    return 3 * digits + 3
+
+
 class LanguageModel(Protocol):
     """What ``evaluate`` needs: ``model(tokens (B, T)) -> logits (B, T, vocab)``."""
 
@@ -86,7 +91,7 @@ class AdditionTask:
     @property
     def problem_length(self) -> int:
         """Tokens in one problem: two operands, ``+``, ``=`` and the (digits + 1)-digit sum."""
-        return 3 * self.digits + 3
+        return problem_length(self.digits)
 
     @property
     def answer_start(self) -> int:

@@ -7,12 +7,15 @@ locate the best model size for each compute budget directly from runs.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 
-from scaling_debate import fit, published
+from scaling_debate import _checks, published
+from scaling_debate.analysis import laws as fit
+from scaling_debate.analysis import uncertainty
 
 
 def published_chinchilla_fit(name: str) -> fit.ChinchillaFit:
@@ -116,14 +119,14 @@ def isoflop_bootstrap(
     seed: int = 0,
     loss: str = "val_loss",
     params: str = "n_params_non_embedding",
-) -> fit.BootstrapResult:
+) -> uncertainty.BootstrapResult:
     """Parametric bootstrap of the isoFLOP minima and the exponent ``a`` of N_opt ∝ C^a.
 
     Each replicate adds Gaussian noise with the measured seed-to-seed standard deviation to
     every run's final loss and repeats Approach 2, so the interval says how far seed noise
     alone could move the minima. Replicates whose parabola has no minimum are counted as failed.
     """
-    rng = np.random.default_rng(seed)
+    _checks.in_range("noise_sd", noise_sd, 0, math.inf)
 
     def estimate(losses: np.ndarray) -> dict[str, float]:
         minima = isoflop_minima(final.assign(**{loss: losses}), loss, params)
@@ -134,18 +137,11 @@ def isoflop_bootstrap(
         return values
 
     observed = final[loss].to_numpy(dtype=float)
-    point = estimate(observed)
-    replicates, failed = [], 0
-    for _ in range(n_boot):
-        try:
-            replicates.append(estimate(observed + rng.normal(0, noise_sd, observed.size)))
-        except ValueError:
-            failed += 1
-    return fit.BootstrapResult(
-        samples=pd.DataFrame(replicates, columns=list(point)),
-        point=point,
+    return uncertainty.replicate(
+        lambda: estimate(observed),
+        lambda rng: estimate(observed + rng.normal(0, noise_sd, observed.size)),
         n_boot=n_boot,
-        n_failed=failed,
+        seed=seed,
     )
 
 
@@ -232,7 +228,7 @@ def chinchilla_bootstrap(
     params: str = "n_params",
     tokens: str = "tokens",
     loss: str = "loss",
-) -> fit.BootstrapResult:
+) -> uncertainty.BootstrapResult:
     """Approach 3 with a row bootstrap; every fit starts from a small grid around ``start``.
 
     Without ``start``, the full data are first fitted from `fit.COARSE_GRID`. Starting the
@@ -249,7 +245,7 @@ def chinchilla_bootstrap(
         law = fit.fit_chinchilla(sample[params], sample[tokens], sample[loss], init_grid=grid)
         return {**law.as_dict(), "a": law.a}
 
-    return fit.bootstrap(fit_frame, frame, n_boot=n_boot, seed=seed)
+    return uncertainty.bootstrap(fit_frame, frame, n_boot=n_boot, seed=seed)
 
 
 def law_from_values(values: dict[str, float]) -> fit.ChinchillaFit:

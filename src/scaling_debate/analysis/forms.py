@@ -45,7 +45,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy import optimize, special, stats
+from scipy import optimize, special
+
+from scaling_debate.analysis.uncertainty import wilson_interval
 
 __all__ = [
     "CRITERIA",
@@ -57,7 +59,6 @@ __all__ = [
     "compare_forms",
     "fit_form",
     "form_recovery_rate",
-    "logistic_transition",
     "recovery_table",
 ]
 
@@ -815,16 +816,6 @@ def form_recovery_rate(
     return wins / int(n_trials)
 
 
-def _wilson_interval(successes: int, trials: int, level: float) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (Wilson 1927)."""
-    z = float(stats.norm.ppf(0.5 + level / 2))
-    share = successes / trials
-    denominator = 1 + z**2 / trials
-    centre = (share + z**2 / (2 * trials)) / denominator
-    half_width = z * math.sqrt(share * (1 - share) / trials + z**2 / (4 * trials**2)) / denominator
-    return max(0.0, centre - half_width), min(1.0, centre + half_width)
-
-
 def recovery_table(
     true_forms: Mapping[str, Mapping[str, float]],
     noise_sds: Sequence[float],
@@ -865,7 +856,7 @@ def recovery_table(
             forms=names,
             criterion=criterion,
         )
-        rate_lo, rate_hi = _wilson_interval(round(rate * n_trials), n_trials, level)
+        rate_lo, rate_hi = wilson_interval(round(rate * n_trials), n_trials, level)
         rows.append(
             {
                 "n_points": size,
@@ -879,167 +870,3 @@ def recovery_table(
             }
         )
     return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------
-# The logistic transition: a testable definition of emergence
-# --------------------------------------------------------------------------------------------
-
-
-def _logistic_rss(ln_x: np.ndarray, y: np.ndarray, m: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """RSS of the best plateaus for each (m, w) (broadcast against each other)."""
-    m, w = np.broadcast_arrays(np.asarray(m, dtype=float), np.asarray(w, dtype=float))
-    features = special.expit((ln_x - m[..., None]) / w[..., None])
-    omega = np.ones_like(y)
-    return _weighted_rss(_intercept_slope_fit(features, y, omega)[2], omega)
-
-
-def _minimum_over(rss_of: Callable[[np.ndarray], np.ndarray], grid: np.ndarray) -> float:
-    """Minimum of a 1-D function: its best grid point, polished within the neighbouring cells."""
-    values = rss_of(grid)
-    best = int(np.argmin(values))
-    low, high = grid[max(best - 1, 0)], grid[min(best + 1, len(grid) - 1)]
-    polished = optimize.minimize_scalar(
-        lambda t: float(rss_of(np.array([t]))[0]), bounds=(low, high), method="bounded"
-    )
-    return min(float(values[best]), float(polished.fun))
-
-
-def _profile_interval(
-    profile: Callable[[float], float], scan: np.ndarray, threshold: float
-) -> tuple[float, float]:
-    """Ends of {t : profile(t) <= threshold} over the sorted scan grid, solved to precision.
-
-    An accepted value at an end of the scan means the data do not bound that side: +-inf.
-    """
-    accepted = np.flatnonzero(np.array([profile(t) for t in scan]) <= threshold)
-    first, last = int(accepted[0]), int(accepted[-1])
-
-    def crossing(inside: float, outside: float) -> float:
-        return optimize.brentq(lambda t: profile(t) - threshold, inside, outside, xtol=1e-6)
-
-    low = -math.inf if first == 0 else crossing(scan[first], scan[first - 1])
-    high = math.inf if last == len(scan) - 1 else crossing(scan[last], scan[last + 1])
-    return low, high
-
-
-def _logistic_profile_intervals(
-    ln_x: np.ndarray, y: np.ndarray, fit: FormFit, level: float
-) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Profile-likelihood intervals for the midpoint m and the width w (both in ln x).
-
-    The profile RSS of m minimises over w (and of w over m), the plateaus being solved exactly;
-    a value is kept while its profile RSS stays within ``RSS_min·(1 + F(level; 1, n-4)/(n-4))``,
-    the profile-t interval of Bates & Watts (*Nonlinear Regression Analysis and Its
-    Applications*, 1988, ch. 6). Unlike an interval from the Jacobian this stays honest when
-    the fit is a step (w -> 0) or the midpoint runs off the data. The scans cover the fit's
-    bounds: m within the sampled range widened by its span on each side, w from 1e-4 to 10
-    spans.
-    """
-    m_hat, w_hat = fit.params["m"], fit.params["w"]
-    low, high = float(ln_x.min()), float(ln_x.max())
-    span = high - low
-    distinct = np.unique(ln_x)
-    m_scan = np.unique(
-        np.concatenate(
-            [
-                np.linspace(low - span, high + span, 121),
-                distinct,
-                (distinct[1:] + distinct[:-1]) / 2,
-                [m_hat],
-            ]
-        )
-    )
-    log_w_scan = np.unique(
-        np.append(np.linspace(math.log(span * 1e-4), math.log(span * 10), 61), math.log(w_hat))
-    )
-
-    def profile_of_m(m: float) -> float:
-        return _minimum_over(lambda log_w: _logistic_rss(ln_x, y, m, np.exp(log_w)), log_w_scan)
-
-    def profile_of_log_w(log_w: float) -> float:
-        return _minimum_over(lambda m: _logistic_rss(ln_x, y, m, math.exp(log_w)), m_scan)
-
-    n = len(ln_x)
-    rss_floor = n * (_RELATIVE_RESOLUTION * float(np.max(np.abs(y)))) ** 2
-    rss_min = max(min(fit.rss, profile_of_m(m_hat)), rss_floor)
-    dof = n - len(fit.params)
-    threshold = rss_min * (1 + float(stats.f.ppf(level, 1, dof)) / dof)
-    m_interval = _profile_interval(profile_of_m, m_scan, threshold)
-    log_w_low, log_w_high = _profile_interval(profile_of_log_w, log_w_scan, threshold)
-    return m_interval, (math.exp(log_w_low), math.exp(log_w_high))
-
-
-def _in_ln_x_and_x(
-    ln_name: str, x_name: str, estimate: float, interval: tuple[float, float]
-) -> dict[str, float]:
-    """An estimate and its interval in ln x, and the same exponentiated, as named floats."""
-    values = {"": estimate, "_lo": interval[0], "_hi": interval[1]}
-    with np.errstate(over="ignore"):
-        exponentiated = {x_name + key: float(np.exp(value)) for key, value in values.items()}
-    return {ln_name + key: float(value) for key, value in values.items()} | exponentiated
-
-
-def logistic_transition(x: ArrayLike, y: ArrayLike, level: float = 0.95) -> dict[str, object]:
-    """Fit the logistic in ln x and describe its transition, with profile intervals.
-
-    Returns a dict with ``converged``, ``message``, ``level``, the plateaus ``lo`` and ``hi``,
-    and estimates with intervals at ``level`` (keys ending ``_lo`` and ``_hi``; an end may be
-    0 or +-inf where the data do not bound it) for:
-
-    * the midpoint ``m``: ``midpoint_ln_x`` and ``midpoint_x = exp(m)``;
-    * the width ``w``: ``width_ln_x`` and ``width_factor = exp(w)``, the factor in x per unit
-      of the logistic's argument;
-    * the 10%-to-90% rise, which spans ``2·ln 9·w ≈ 4.39·w`` in ln x: ``rise_10_90_ln_x`` and
-      ``rise_10_90_factor = 81**w``, the factor in x over which the curve does most of its
-      rising.
-
-    ``spacing_ln_x`` is the median gap between consecutive sampled sizes in ln x
-    (``spacing_factor`` in x).
-
-    The chapter's testable definition of emergence is ``meets_emergence_definition``: the
-    whole 10%-90% rise, upper end of its interval included, fits inside one sampling gap
-    (``narrower_than_spacing``), *and* the midpoint's interval lies inside the sampled range
-    (``midpoint_within_data``). The rise rather than ``w`` itself is compared with the gap
-    because a logistic with ``w`` equal to the gap still rises over four gaps, a smooth curve
-    by any reading. The midpoint condition matters as much: ``y = x`` is exactly the left tail
-    of a logistic with ``w = 1`` whose midpoint lies beyond the data, which is no transition.
-    """
-    _check_level(level)
-    x_array, y_array, _ = _validate_data(x, y, None)
-    form = FORMS["logistic"]
-    if len(np.unique(x_array)) < form.n_params + 1:
-        raise ValueError(
-            f"the logistic has {form.n_params} parameters and needs at least "
-            f"{form.n_params + 1} distinct x; got {len(np.unique(x_array))}"
-        )
-    fit = _fit(form, x_array, y_array, None)
-    ln_x = np.log(x_array)
-    spacing = float(np.median(np.diff(np.unique(ln_x))))
-    if fit.converged:
-        m_interval, w_interval = _logistic_profile_intervals(ln_x, y_array, fit, level)
-    else:
-        m_interval = w_interval = (math.nan, math.nan)
-    m, w = fit.params["m"], fit.params["w"]
-    rise_per_width = 2 * math.log(9)
-    result: dict[str, object] = {
-        "converged": fit.converged,
-        "message": fit.message,
-        "level": level,
-        "lo": fit.params["lo"],
-        "hi": fit.params["hi"],
-        "spacing_ln_x": spacing,
-        "spacing_factor": math.exp(spacing),
-    }
-    rise_interval = (rise_per_width * w_interval[0], rise_per_width * w_interval[1])
-    result |= _in_ln_x_and_x("midpoint_ln_x", "midpoint_x", m, m_interval)
-    result |= _in_ln_x_and_x("width_ln_x", "width_factor", w, w_interval)
-    result |= _in_ln_x_and_x(
-        "rise_10_90_ln_x", "rise_10_90_factor", rise_per_width * w, rise_interval
-    )
-    narrower = bool(result["rise_10_90_ln_x_hi"] < spacing)
-    within = bool(ln_x.min() <= m_interval[0] and m_interval[1] <= ln_x.max())
-    result["narrower_than_spacing"] = narrower
-    result["midpoint_within_data"] = within
-    result["meets_emergence_definition"] = narrower and within
-    return result
