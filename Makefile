@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PROFILE ?= cpu
 
-.PHONY: book test lint chapter clean
+.PHONY: book test check lint chapter verify clean
 
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,9 +17,17 @@ $(INSTALLED): requirements.txt pyproject.toml
 book: $(INSTALLED)  ## execute changed chapters (PROFILE=cpu|gpu|ci) and build _build/html
 	$(PY) -m scaling_debate build --profile $(PROFILE) $(if $(NO_TRAIN),--no-train)
 
-test: $(INSTALLED)  ## lint, unit tests, every chapter in the ci profile, the book from the store
+test: $(INSTALLED)  ## lint, layering, stored runs retrained bit for bit, every test incl. chapters
 	$(PY) -m ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
+	$(PY) -m scaling_debate verify --runs 3
 	$(PY) -m pytest
+
+check: $(INSTALLED)  ## the fast tests only (no chapter execution, no book build)
+	$(PY) -m pytest -m "not slow" -n 2 -q
+
+verify: $(INSTALLED)  ## make verify RUNS=10: retrain the cheapest stored runs, compare bit for bit
+	$(PY) -m scaling_debate verify --runs $(or $(RUNS),3)
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check src tests benchmarks

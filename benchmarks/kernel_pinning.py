@@ -31,7 +31,8 @@ import json, time
 import scaling_debate
 import torch
 from torch.nn import functional as F
-from scaling_debate.models import GPT, GPTConfig, shape_for_width
+from scaling_debate.training.ladder import shape_for_width
+from scaling_debate.training.model import GPT, GPTConfig
 torch.set_num_threads(1)
 out = {"aten_capability": torch.backends.cpu.get_cpu_capability()}
 for width in (32, 128):
@@ -77,10 +78,10 @@ def throughput(fast: bool) -> dict:
 
 
 def unpinned_difference(count: int) -> dict:
-    from scaling_debate.runs import RunStore
-    from scaling_debate.verify import cheapest_records
+    from scaling_debate.training.store import RunStore
+    from scaling_debate.training.verify import cheapest_results
 
-    records = cheapest_records(RunStore(), count)
+    records = [result.to_json() for result in cheapest_results(RunStore(), count)]
     with tempfile.TemporaryDirectory() as scratch:
         result = subprocess.run(
             [sys.executable, "-m", "scaling_debate", "verify", "--runs", str(count), "--keep",
@@ -104,7 +105,7 @@ def seed_sd() -> dict:
     """Pooled seed-to-seed standard deviation of final validation losses in the store."""
     import statistics
 
-    from scaling_debate.runs import RunStore
+    from scaling_debate.training.store import RunStore
 
     groups: dict[str, list[float]] = {}
     for path in RunStore().directory.glob("*.json"):

@@ -19,8 +19,9 @@ import torch
 from torch.nn import functional as F
 
 from scaling_debate import flops
-from scaling_debate.models import GPT, GPTConfig, shape_for_width
-from scaling_debate.train import resolve_device
+from scaling_debate.training.ladder import shape_for_width
+from scaling_debate.training.model import GPT, GPTConfig
+from scaling_debate.training.trainer import resolve_device
 
 WIDTHS = (16, 24, 32, 48, 64, 96, 128, 192, 256)
 

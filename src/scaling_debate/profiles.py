@@ -24,3 +24,20 @@ def check_profile(profile: object) -> str:
 def by_profile(profile: str, *, ci: T, cpu: T, gpu: T) -> T:
     """The value for ``profile``: lets a chapter state its three sizes side by side."""
     return {"ci": ci, "cpu": cpu, "gpu": gpu}[check_profile(profile)]
+
+
+def text_data(profile: str) -> str:
+    """The text corpus of every text run in a profile: Python's help texts in ``ci``, State of
+    the Union addresses otherwise."""
+    return by_profile(profile, ci="stdlib", cpu="sotu", gpu="sotu")
+
+
+def text_run_fields(profile: str) -> dict[str, int]:
+    """Run settings every chapter's text runs share, so that equal designs share stored runs
+    (methods reuses chapter 1's same-token ladder through these)."""
+    return by_profile(
+        profile,
+        ci={"eval_tokens": 8192},
+        cpu={"eval_tokens": 32768},
+        gpu={"eval_tokens": 262144, "batch_size": 64},
+    )

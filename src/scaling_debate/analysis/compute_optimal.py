@@ -8,10 +8,11 @@ locate the best model size for each compute budget directly from runs.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from scaling_debate import _checks, published
 from scaling_debate.analysis import laws as fit
@@ -101,7 +102,7 @@ def isoflop_minima(
 ) -> pd.DataFrame:
     """Approach 2: the loss-minimising size of each budget from a parabola in log N.
 
-    Seeds are averaged first. Rows need a ``budget`` column (see `sweeps.assign_budgets`).
+    Seeds are averaged first. Rows need a ``budget`` column (the label `isoflop_specs` gives).
     """
     mean = final.groupby(["budget", params], as_index=False)[loss].mean()
     rows = []
@@ -259,3 +260,25 @@ def law_from_values(values: dict[str, float]) -> fit.ChinchillaFit:
         loss=float("nan"),
         n=0,
     )
+
+
+def allocation_exponent_6nd(
+    n_opt_by_budget: Mapping[float, float],
+    ladder_n: ArrayLike,
+    ladder_exact_over_6nd: ArrayLike,
+) -> float:
+    """Allocation exponent with each budget re-expressed as 6·N·D for its optimal model.
+
+    ``n_opt_by_budget`` maps exact-FLOP budgets to their loss-minimising N; ``ladder_n`` and
+    ``ladder_exact_over_6nd`` give, for the model ladder, N and the ratio of exact FLOPs per
+    token to 6N, interpolated log-log at each N_opt.
+    """
+    if not n_opt_by_budget:
+        raise ValueError(f"n_opt_by_budget={n_opt_by_budget!r}: must hold at least two budgets")
+    n_opt = np.asarray(list(n_opt_by_budget.values()), dtype=float)
+    budgets = np.asarray(list(n_opt_by_budget), dtype=float)
+    ladder = _checks.finite_array("ladder_n", ladder_n, positive=True, min_size=2)
+    ratios = _checks.finite_array("ladder_exact_over_6nd", ladder_exact_over_6nd, positive=True,
+                                  min_size=2)
+    ratio = np.exp(np.interp(np.log(n_opt), np.log(ladder), np.log(ratios)))
+    return fit.allocation_exponent(budgets / ratio, n_opt).a

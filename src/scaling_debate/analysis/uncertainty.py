@@ -72,6 +72,19 @@ class BootstrapResult:
         lo, hi = np.quantile(self._column(name).to_numpy(), [tail, 1 - tail])
         return float(lo), float(hi)
 
+    def interval_of(
+        self, quantity: Callable[[dict[str, float]], float], level: float = 0.95
+    ) -> tuple[float, float]:
+        """Percentile interval of a derived ``quantity(replicate)`` over the replicates.
+
+        Each replicate is passed as a dict of its named values; the quantile rule is the same as
+        `interval`'s, so derived and direct intervals are comparable.
+        """
+        tail = (1 - _level(level)) / 2
+        values = [quantity(row) for row in self.samples.to_dict("records")]
+        lo, hi = np.quantile(np.asarray(values, dtype=float), [tail, 1 - tail])
+        return float(lo), float(hi)
+
     def standard_error(self, name: str) -> float:
         """Standard deviation of the replicates of ``name``."""
         return float(self._column(name).std(ddof=1))
