@@ -19,7 +19,7 @@ from scaling_debate import _checks
 from scaling_debate.data import dataset_info
 
 # Bump when a change to the trainer, the model or a dataset would change any stored number.
-TRAINING_CODE_VERSION = 1
+TRAINING_CODE_VERSION = 2
 
 SCHEDULES = ("cosine", "fixed")
 

@@ -12,7 +12,6 @@ import contextlib
 import math
 import platform
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from scaling_debate import flops
 from scaling_debate.data import Dataset, load_dataset
 from scaling_debate.kernels import kernel_environment
 from scaling_debate.training.model import GPT, GPTConfig
+from scaling_debate.training.reproducible import adam, cpu_threads
 from scaling_debate.training.spec import RunSpec
 from scaling_debate.training.store import RunResult
 
@@ -66,7 +66,7 @@ def _model_config(spec: RunSpec, vocab_size: int) -> GPTConfig:
     )
 
 
-def _make_optimizer(model: GPT, spec: RunSpec, fused: bool) -> torch.optim.AdamW:
+def _make_optimizer(model: GPT, spec: RunSpec) -> torch.optim.Optimizer:
     # decay matrices only; LayerNorm gains stay undecayed
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
@@ -74,7 +74,7 @@ def _make_optimizer(model: GPT, spec: RunSpec, fused: bool) -> torch.optim.AdamW
         {"params": decay, "weight_decay": spec.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return torch.optim.AdamW(groups, lr=spec.lr, betas=(0.9, 0.95), fused=fused)
+    return adam(groups, lr=spec.lr, betas=(0.9, 0.95))
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
@@ -103,26 +103,11 @@ def validation_loss(model: GPT, dataset: Dataset, spec: RunSpec, device: torch.d
     return total / count
 
 
-# Intra-op threads split reductions, so the thread count changes the bits: CPU runs always train
-# on one thread (tiny models gain little from more; sweeps use one process per core instead).
-CPU_TRAINING_THREADS = 1
-
-
-@contextlib.contextmanager
-def _cpu_threads(count: int) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
 def train(spec: RunSpec, device: str = "auto", progress: bool | None = None) -> RunResult:
     """Train one model as ``spec`` says and return its result."""
     dev = resolve_device(device)
     if dev.type == "cpu":
-        with _cpu_threads(CPU_TRAINING_THREADS):
+        with cpu_threads():
             return _train(spec, dev, progress)
     return _train(spec, dev, progress)
 
@@ -131,7 +116,7 @@ def _train(spec: RunSpec, dev: torch.device, progress: bool | None) -> RunResult
     dataset = load_dataset(spec.data)
     torch.manual_seed(spec.seed)
     model = GPT(_model_config(spec, dataset.vocab_size)).to(dev)
-    optimizer = _make_optimizer(model, spec, fused=dev.type == "cuda")
+    optimizer = _make_optimizer(model, spec)
     data_generator = torch.Generator().manual_seed(spec.seed + 1)
 
     tokens_per_step = spec.batch_size * spec.context
