@@ -43,3 +43,39 @@ def flops_to_pf_days(flops: Quantity) -> Quantity:
 def nats_to_bits(nats: Quantity) -> Quantity:
     """Convert an information quantity (a loss, or a difference of losses) from nats to bits."""
     return nats / math.log(2)
+
+
+def bits_to_nats(bits: Quantity) -> Quantity:
+    """Convert an information quantity from bits to nats (1 bit = ln 2 nats)."""
+    return bits * math.log(2)
+
+
+def _require_perplexity(perplexity: float | np.ndarray) -> None:
+    values = np.asarray(perplexity, dtype=float)
+    bad = values[~(values >= 1)]
+    if bad.size:
+        raise ValueError(f"perplexity must be at least 1 (e**loss); got {bad.flat[0]!r}")
+
+
+def perplexity_to_nats(perplexity: Quantity) -> Quantity:
+    """The loss in nats per token of a perplexity: ln(perplexity). A perplexity of 10 is 2.303."""
+    _require_perplexity(perplexity)
+    return np.log(perplexity) if isinstance(perplexity, np.ndarray) else math.log(perplexity)
+
+
+def perplexity_to_bits(perplexity: Quantity) -> Quantity:
+    """The loss in bits per token of a perplexity: log2(perplexity). 10 gives 3.322 bits."""
+    return nats_to_bits(perplexity_to_nats(perplexity))
+
+
+def nats_to_perplexity(nats: Quantity) -> Quantity:
+    """The perplexity of a loss in nats per token: e**loss."""
+    return np.exp(nats)
+
+
+def bits_per_byte(nats_per_token: Quantity, bytes_per_token: float) -> Quantity:
+    """Bits per byte of UTF-8 text from a loss in nats per token and the tokenizer's bytes per
+    token (the Pile's tokenizer-free unit, Gao et al. 2020): loss / ln 2 / bytes_per_token."""
+    if not (isinstance(bytes_per_token, int | float) and bytes_per_token > 0):
+        raise ValueError(f"bytes_per_token must be a positive number; got {bytes_per_token!r}")
+    return nats_to_bits(nats_per_token) / bytes_per_token

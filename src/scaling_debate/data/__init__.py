@@ -93,3 +93,28 @@ __all__ = [
     "registered",
     "vocab_size",
 ]
+
+
+def _santa_fe(name: str) -> Dataset:
+    from scaling_debate.data.synthetic import load_santa_fe
+
+    return load_santa_fe(name)
+
+
+def _santa_fe_entropy(name: str) -> float:
+    from scaling_debate.data.synthetic import entropy_nats as santa_fe_entropy
+
+    return santa_fe_entropy(name)
+
+
+register(
+    "santa-fe",
+    DatasetInfo(
+        pattern=r"santa-fe-(floor|zero)",
+        description="Santa Fe process scored on its facts: known floor h(0.1) nats, or zero",
+        vocab_size=lambda name: 34,  # 32 key digits and 2 value tokens (synthetic.VOCAB_SIZE)
+        context=lambda name: 48,  # 16 facts of 3 tokens (synthetic.CONTEXT)
+        factory=_santa_fe,
+        entropy_nats=_santa_fe_entropy,
+    ),
+)
