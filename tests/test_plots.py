@@ -37,8 +37,47 @@ def test_new_figure_is_styled_and_fills_the_page_column():
     fig, ax = plots.new_figure()
     first_line = ax.plot([0, 1], [0, 1])[0]
     assert to_hex(first_line.get_color()) == plots.PALETTE[0].lower()
-    assert fig.get_figwidth() * fig.dpi == pytest.approx(700)
+    assert fig.get_figwidth() == plots.FIGURE_WIDTH_IN <= plots.COLUMN_WIDTH_IN
     assert fig.get_layout_engine() is not None
+
+
+def test_figures_render_at_twice_the_design_resolution(tmp_path):
+    """Inline (Jupyter) output uses figure.dpi, files use savefig.dpi: both are 2x (200 px/in)."""
+    from PIL import Image
+
+    fig, _ = plots.new_figure(width=7, height=4)
+    assert fig.dpi == matplotlib.rcParams["savefig.dpi"] == plots.FIGURE_DPI == 200
+    path = plots.save_figure(fig, tmp_path / "figure.png")
+    with Image.open(path) as image:
+        assert image.size == (1400, 800)
+        assert image.info["dpi"][0] == pytest.approx(200, abs=0.01)
+
+
+def test_figures_wider_than_the_column_are_narrowed_and_keep_their_height():
+    fig, axes = plots.new_figure(ncols=2, width=11, height=4.2)
+    assert fig.get_figwidth() == plots.COLUMN_WIDTH_IN
+    assert fig.get_figheight() == 4.2
+    assert axes.shape == (2,)
+
+
+@pytest.mark.parametrize("width", [4, 7, 9.5, 11])
+def test_text_stays_at_least_9_px_where_the_page_shows_the_figure(width):
+    # legends at 7.5 pt are the smallest text the chapters set
+    fig, ax = plots.new_figure(width=width, height=3)
+    ax.plot([1, 2], [1, 2], label="a line")
+    ax.legend(fontsize=7.5)
+    plots.label_axes(ax, "x", "y")
+    assert plots.smallest_text_pt(fig) == 7.5
+    assert plots.text_px_on_page(fig) >= plots.MIN_TEXT_PX
+    # a figure as wide as the column keeps the house's 10 pt ticks at 13.9 px or more
+    assert plots.text_px_on_page(fig, 10) >= 13.8
+
+
+def test_smallest_text_needs_some_text():
+    fig, ax = plots.new_figure()
+    ax.set_axis_off()
+    with pytest.raises(ValueError, match="no visible text"):
+        plots.smallest_text_pt(fig)
 
 
 def test_new_figure_returns_a_grid_of_axes():

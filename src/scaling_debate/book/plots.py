@@ -1,7 +1,10 @@
 """One house style for every figure in the book.
 
 Call ``use_house_style()`` once at the top of a chapter (``new_figure`` calls it too). Figures
-are sized for a web page about 700 px wide, use the Okabe-Ito colour-blind-safe palette
+are sized for the book's content column (784 CSS px at desktop widths) and drawn at twice that
+resolution, so they stay sharp on high-density screens and their text is shown at 9 px or more:
+``new_figure`` narrows a figure asked wider than the column rather than let the page shrink it.
+They use the Okabe-Ito colour-blind-safe palette
 (Okabe and Ito 2008, "Color Universal Design") for categories and a perceptually uniform map
 for ordered series, and say on the axis label when an axis is logarithmic.
 """
@@ -38,8 +41,16 @@ PALETTE: list[str] = [
     "#000000",  # black
 ]
 
-FIGURE_WIDTH_IN = 7.0  # at FIGURE_DPI this fills a ~700 px column
-FIGURE_DPI = 100
+FIGURE_WIDTH_IN = 7.0  # the default width, a little narrower than the column
+# The sphinx-book-theme content column is 784 CSS px wide at desktop widths. Figures are designed
+# at 100 CSS px per inch, so one up to COLUMN_WIDTH_IN wide shows its text at least at its design
+# size (a 10 pt label at 13.9 px or more).
+COLUMN_WIDTH_PX = 784
+COLUMN_WIDTH_IN = 7.8
+# Pixels per inch: 2x the 100 CSS px per inch the figures are designed at. Jupyter's inline
+# backend renders with figure.dpi (it ignores savefig.dpi), so both are set.
+FIGURE_DPI = 200
+MIN_TEXT_PX = 9.0  # smallest text on the page, for a figure shown at the column's width
 LOG_SUFFIX = " (log scale)"
 
 # The bright yellow end of sequential maps vanishes on a white page, so stop short of it.
@@ -51,7 +62,7 @@ _HOUSE_RC: dict[str, Any] = {
     "figure.dpi": FIGURE_DPI,
     "figure.facecolor": "white",  # stays readable under a dark site theme
     "figure.constrained_layout.use": True,
-    "savefig.dpi": 2 * FIGURE_DPI,  # sharp on high-density screens
+    "savefig.dpi": FIGURE_DPI,  # sharp on high-density screens
     "savefig.facecolor": "white",
     "font.size": 11,
     "axes.titlesize": 12,
@@ -100,7 +111,9 @@ def new_figure(
 ) -> tuple[Figure, Any]:
     """A figure in the house style and its axes (one Axes, or an array as ``plt.subplots`` gives).
 
-    Width defaults to the page column; height keeps each panel's aspect readable.
+    Width defaults to :data:`FIGURE_WIDTH_IN`; a width above the column (:data:`COLUMN_WIDTH_IN`)
+    is narrowed to it, because the page would shrink the figure, and its text with it, to fit.
+    Height keeps each panel's aspect readable; a height given is kept.
     """
     for name, count in (("ncols", ncols), ("nrows", nrows)):
         if not isinstance(count, int) or count < 1:
@@ -113,10 +126,38 @@ def new_figure(
         if not np.isfinite(inches) or inches <= 0:
             raise ValueError(f"{name} must be a positive number of inches, got {inches!r}")
 
+    width = min(width, COLUMN_WIDTH_IN)
+
     use_house_style()
     import matplotlib.pyplot as plt
 
     return plt.subplots(nrows=nrows, ncols=ncols, figsize=(width, height))
+
+
+def text_px_on_page(fig: Figure, points: float | None = None) -> float:
+    """Size in CSS px of text of ``points`` (default: the figure's smallest) on the book's page.
+
+    The page shows a figure's image at its pixel size (``FIGURE_DPI`` px per inch), shrunk to
+    the content column's width when wider, which at 2x it nearly always is.
+    """
+    if points is None:
+        points = smallest_text_pt(fig)
+    shown_px = min(fig.get_figwidth() * FIGURE_DPI, COLUMN_WIDTH_PX)
+    return points * shown_px / (fig.get_figwidth() * 72.0)
+
+
+def smallest_text_pt(fig: Figure) -> float:
+    """The smallest font size (points) of the visible, non-empty text in ``fig``."""
+    from matplotlib.text import Text
+
+    sizes = [
+        text.get_fontsize()
+        for text in fig.findobj(Text)
+        if text.get_visible() and text.get_text().strip()
+    ]
+    if not sizes:
+        raise ValueError("the figure holds no visible text")
+    return float(min(sizes))
 
 
 def _axis_label(label: str, log: bool) -> str:
