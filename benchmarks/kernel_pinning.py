@@ -33,13 +33,14 @@ import torch
 from torch.nn import functional as F
 from scaling_debate.training.ladder import shape_for_width
 from scaling_debate.training.model import GPT, GPTConfig
+from scaling_debate.training.reproducible import adam
 torch.set_num_threads(1)
 out = {"aten_capability": torch.backends.cpu.get_cpu_capability()}
 for width in (32, 128):
     shape = shape_for_width(width)
     torch.manual_seed(0)
     model = GPT(GPTConfig(256, 64, width, shape.n_layers, shape.n_heads))
-    opt = torch.optim.AdamW(model.parameters(), lr=shape.lr)
+    opt = adam([{"params": list(model.parameters()), "weight_decay": 0.1}], shape.lr, (0.9, 0.95))
     tokens = torch.randint(0, 256, (32, 65))
     x, y = tokens[:, :-1], tokens[:, 1:]
     def step():

@@ -12,9 +12,11 @@ away from its stored result. So, *before torch loads*:
   not on an Intel Xeon, where neither ``AVX2`` nor any other branch gave the AMD bits back.
 
 Every process that trains (the main process, pool workers, Dask workers, a Jupyter kernel) gets
-the pin by importing ``scaling_debate`` before torch. A reader may trade reproducibility for
-speed with ``SCALING_DEBATE_FAST_KERNELS=1``; runs trained that way are recorded as unpinned, and
-the store never serves them as reproducible results (see `training.store`).
+the pin by importing ``scaling_debate`` before torch. The pin is necessary, not sufficient: the
+trainer also runs on one thread and keeps Adam on the fused kernel (`training.reproducible`).
+A reader may trade reproducibility for speed with ``SCALING_DEBATE_FAST_KERNELS=1``; runs
+trained that way are recorded as unpinned, and the store never serves them as reproducible
+results (see `training.store`).
 """
 
 from __future__ import annotations
