@@ -18,6 +18,7 @@ book: $(INSTALLED)  ## execute changed chapters (PROFILE=cpu|gpu|ci) and build _
 	$(PY) -m scaling_debate build --profile $(PROFILE) $(if $(NO_TRAIN),--no-train)
 
 test: $(INSTALLED)  ## lint, layering, stored runs retrained bit for bit, every test incl. chapters
+	bash tests/setup_browser.sh
 	$(PY) -m ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 	$(PY) -m scaling_debate verify --runs 3

@@ -13,7 +13,12 @@ PLAYWRIGHT_VERSION=1.65.2
 PLAYWRIGHT_INTEGRITY="sha512-aHu9F46Mx5ha9iiB+VLZMUUtex3PBw4am9MHptc0IXaJhz++6YXsH96eEyThwCwMkIUiB8TdZcwXqnb3xKDzmA=="
 NODE_DIR=.cache/node
 
-if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+# only what is missing: a machine whose Node.js bundles npm must not be asked for Debian's npm,
+# which conflicts with it
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "${SKIP_APT:-}" = 1 ]; then
     echo "setup_browser: chromium or npm missing and SKIP_APT=1" >&2
     exit 1
@@ -22,7 +27,7 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; th
   if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends \
-    chromium fonts-dejavu-core npm >/dev/null
+    "${missing[@]}" >/dev/null
 fi
 
 installed=$(node -p "require('./$NODE_DIR/node_modules/playwright-core/package.json').version" \
