@@ -41,6 +41,9 @@ function inspectPage() {
     "pre, code, script, style, textarea, mjx-container, mjx-assistive-mml, .MathJax, .highlight";
   const visible = (element) => {
     if (!element) return false;
+    // folded content (a closed <details>) is not shown, though Chromium still lays it out
+    const folded = element.closest("details:not([open])");
+    if (folded && !element.closest("summary")) return false;
     const style = getComputedStyle(element);
     if (style.visibility === "hidden" || style.display === "none") return false;
     return element.getClientRects().length > 0;
