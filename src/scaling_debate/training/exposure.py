@@ -46,7 +46,12 @@ from torch.nn import functional as F
 from scaling_debate import _checks, paths
 from scaling_debate.training.model import GPT, GPTConfig
 from scaling_debate.training.reproducible import adam, cpu_threads
-from scaling_debate.training.sweep import NO_TRAIN_ENV, RUN_LOG_ENV, training_disabled
+from scaling_debate.training.store import default_store_dir as run_store_dir
+from scaling_debate.training.sweep import (
+    RUN_LOG_ENV,
+    MissingRunsError,
+    training_disabled,
+)
 
 log = logging.getLogger(__name__)
 
@@ -604,21 +609,15 @@ class CorruptRecognitionError(ValueError):
     """A stored recognition record cannot be trusted."""
 
 
-class MissingRecognitionRunsError(RuntimeError):
+class MissingRecognitionRunsError(MissingRunsError):
     """Training is disabled and some recognition runs have no stored record."""
 
-    def __init__(self, missing: Sequence[RecognitionSpec]) -> None:
-        self.missing = list(missing)
-        lines = "\n".join(f"  {spec.key()}  {spec.describe()}" for spec in self.missing)
-        super().__init__(
-            f"{len(self.missing)} recognition run(s) are not in the store and training is "
-            f"disabled (--no-train / {NO_TRAIN_ENV}=1):\n{lines}"
-        )
+    kind = "recognition run"
 
 
 def default_store_dir() -> Path:
-    base = os.environ.get("SCALING_DEBATE_STORE")
-    return (Path(base) if base else paths.repo_root() / "data" / "runs") / "recognition"
+    """``recognition/`` inside the run store (``SCALING_DEBATE_STORE`` moves both)."""
+    return run_store_dir() / "recognition"
 
 
 class RecognitionStore:

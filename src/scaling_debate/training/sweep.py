@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
+from typing import Protocol
 
 import pandas as pd
 
@@ -28,14 +29,24 @@ log = logging.getLogger(__name__)
 Trainer = Callable[[RunSpec], RunResult]
 
 
+class StoredSpec(Protocol):
+    """What a store needs of a spec to name it: a content hash and a line for people."""
+
+    def key(self) -> str: ...
+
+    def describe(self) -> str: ...
+
+
 class MissingRunsError(RuntimeError):
     """Training is disabled (``--no-train``) and some specs have no stored result."""
 
-    def __init__(self, missing: Sequence[RunSpec]) -> None:
+    kind = "run"
+
+    def __init__(self, missing: Sequence[StoredSpec]) -> None:
         self.missing = list(missing)
         lines = "\n".join(f"  {spec.key()}  {spec.describe()}" for spec in self.missing)
         super().__init__(
-            f"{len(self.missing)} run(s) are not in the store and training is disabled "
+            f"{len(self.missing)} {self.kind}(s) are not in the store and training is disabled "
             f"(--no-train / {NO_TRAIN_ENV}=1):\n{lines}"
         )
 
