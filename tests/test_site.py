@@ -173,6 +173,17 @@ def test_no_table_or_figure_is_wider_than_the_column(report):
     assert _by_page(report, "wide") == {}
 
 
+def test_every_figure_says_what_it_shows(report):
+    """Alt text on every chapter figure, and not the hashed file name myst-nb gives by default."""
+    unlabelled = {}
+    for record in report["pages"]:
+        for image in record.get("images", []):
+            src, alt = image["src"] or "", image["alt"].strip()
+            if src.endswith(".png") and (not alt or Path(src).stem in alt or alt.endswith(".png")):
+                unlabelled.setdefault(record["page"], []).append(Path(src).name)
+    assert unlabelled == {}
+
+
 def test_figure_text_is_at_least_9_px(report, site):
     """Figures keep the house style's smallest text readable where the page shows them.
 
