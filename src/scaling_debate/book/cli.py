@@ -1,4 +1,5 @@
-"""Command line: ``python -m scaling_debate execute STEM --profile P`` and ``... build``."""
+"""Command line: ``python -m scaling_debate execute STEM --profile P``, ``build``, ``verify``
+and ``student-edition OUT``."""
 
 from __future__ import annotations
 
@@ -38,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--runs", type=int, default=3, help="how many runs (default 3)")
     verify.add_argument("--keep", type=Path, help="keep the retrained records in this folder")
+    student = commands.add_parser(
+        "student-edition", help="write the chapters with every exercise and no solution"
+    )
+    student.add_argument("out", type=Path, help="an empty folder to write the edition to")
     return parser
 
 
@@ -45,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "verify":
         return _verify(args.runs, args.keep)
+    if args.command == "student-edition":
+        return _student_edition(args.out)
     try:
         check_profile(args.profile)
         started = time.perf_counter()
@@ -75,6 +82,20 @@ def _verify(count: int, keep: Path | None) -> int:
         return 1
     print(report.render())
     return 0 if report.ok else 1
+
+
+def _student_edition(out: Path) -> int:
+    from scaling_debate.book.student import write_student_edition
+
+    try:
+        report = write_student_edition(out)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    exercises = sum(r.exercises for r in report.values())
+    removed = sum(r.solutions_removed for r in report.values())
+    print(f"student edition in {out}: {exercises} exercises, {removed} solutions removed")
+    return 0
 
 
 if __name__ == "__main__":
