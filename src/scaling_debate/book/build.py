@@ -34,7 +34,7 @@ from scaling_debate.training.sweep import NO_TRAIN_ENV, RUN_LOG_ENV
 
 META_KEY = "scaling_debate"
 REPORT_PAGE = "reproducing"  # the status page: re-executed whenever any other chapter changes
-BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")
+BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "CITATION.cff")
 REPORTED_PACKAGES = (
     "jupyter-book",
     "myst-nb",

@@ -14,12 +14,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from scaling_debate.book.build import BOOK_FILES
 from scaling_debate.paths import repo_root
 
 # an opening fence of colons or backticks around a {solution} directive
 _SOLUTION_OPEN = re.compile(r"^(?P<fence>:{3,}|`{3,})\{solution\}")
 _EXERCISE_OPEN = re.compile(r"^(:{3,}|`{3,})\{exercise\}")
-BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib")
 
 
 @dataclass(frozen=True)
