@@ -74,8 +74,13 @@ def _environment(fast: bool) -> dict[str, str]:
 
 
 def throughput(fast: bool) -> dict:
-    result = subprocess.run([sys.executable, "-c", _THROUGHPUT], env=_environment(fast),
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", _THROUGHPUT],
+        env=_environment(fast),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -94,22 +99,37 @@ def unpinned_difference(count: int, data: str) -> dict:
         for record in records:  # a store of just these runs, for `verify` to retrain
             (Path(chosen) / f"{record['key']}.json").write_text(json.dumps(record))
         result = subprocess.run(
-            [sys.executable, "-m", "scaling_debate", "verify", "--runs", str(count), "--keep",
-             scratch],
+            [
+                sys.executable,
+                "-m",
+                "scaling_debate",
+                "verify",
+                "--runs",
+                str(count),
+                "--keep",
+                scratch,
+            ],
             env={**_environment(fast=True), "SCALING_DEBATE_STORE": chosen},
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         retrained = {p.stem: json.loads(p.read_text()) for p in Path(scratch).glob("*.json")}
     worst, worst_final = 0.0, 0.0
     for record in records:
         new = retrained[record["key"]]
-        diffs = [abs(a["val_loss"] - b["val_loss"]) for a, b in
-                 zip(record["evals"], new["evals"], strict=True)]
+        diffs = [
+            abs(a["val_loss"] - b["val_loss"])
+            for a, b in zip(record["evals"], new["evals"], strict=True)
+        ]
         worst = max(worst, *diffs)
         worst_final = max(worst_final, diffs[-1])
-    return {"data": data, "runs": [r["key"] for r in records],
-            "verify_output": result.stdout.splitlines()[0],
-            "max_abs_val_loss_difference": worst, "max_abs_final_val_loss_difference": worst_final}
+    return {
+        "data": data,
+        "runs": [r["key"] for r in records],
+        "verify_output": result.stdout.splitlines()[0],
+        "max_abs_val_loss_difference": worst,
+        "max_abs_final_val_loss_difference": worst_final,
+    }
 
 
 def seed_sd(data: str) -> dict:
@@ -119,13 +139,15 @@ def seed_sd(data: str) -> dict:
     groups: dict[str, list[float]] = {}
     for result in _stored_runs(data):
         spec = {k: v for k, v in result.to_json()["spec"].items() if k != "seed"}
-        groups.setdefault(json.dumps(spec, sort_keys=True), []).append(
-            result.evals[-1]["val_loss"])
+        groups.setdefault(json.dumps(spec, sort_keys=True), []).append(result.evals[-1]["val_loss"])
     repeated = [losses for losses in groups.values() if len(losses) > 1]
     squares = sum(statistics.variance(losses) * (len(losses) - 1) for losses in repeated)
     dof = sum(len(losses) - 1 for losses in repeated)
-    return {"data": data, "pooled_seed_sd": (squares / dof) ** 0.5 if dof else None,
-            "specs_with_seeds": len(repeated)}
+    return {
+        "data": data,
+        "pooled_seed_sd": (squares / dof) ** 0.5 if dof else None,
+        "specs_with_seeds": len(repeated),
+    }
 
 
 def main() -> None:

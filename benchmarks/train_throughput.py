@@ -65,8 +65,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--context", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch intra-op threads (runs.local_executor's workers use 1)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch intra-op threads (runs.local_executor's workers use 1)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

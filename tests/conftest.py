@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 
 import pytest
 
@@ -54,3 +56,16 @@ def fake_trainer():
 
     trainer.trained = trained
     return trainer
+
+
+def build_book_from_store() -> subprocess.CompletedProcess:
+    """``python -m scaling_debate build --profile cpu --no-train``, as a reader would run it."""
+    from scaling_debate.paths import repo_root
+
+    return subprocess.run(
+        [sys.executable, "-m", "scaling_debate", "build", "--profile", "cpu", "--no-train"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=repo_root(),
+    )

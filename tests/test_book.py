@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import build_book_from_store
 
 from scaling_debate.book import build as book
 from scaling_debate.paths import repo_root
@@ -100,13 +101,7 @@ def test_chapter_executes_in_ci_profile_from_an_empty_store(stem, tmp_path, monk
 
 @pytest.mark.slow
 def test_book_builds_from_the_committed_store_without_training():
-    result = subprocess.run(
-        [sys.executable, "-m", "scaling_debate", "build", "--profile", "cpu", "--no-train"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
+    result = build_book_from_store()
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     html = ROOT / "_build" / "html"
     for stem in book.toc_pages():
@@ -126,11 +121,20 @@ def test_execution_report_reads_metadata_and_sums_training_time(tmp_path, monkey
     RunStore().save(fake_result(SPEC, wall_seconds=12.5))
     chapters = tmp_path / "executed" / "chapters"
     chapters.mkdir(parents=True)
-    meta = {"profile": "cpu", "status": "ok", "execution_seconds": 3.0,
-            "executed_at": "2026-01-01T00:00:00+00:00", "runs_read": [SPEC.key(), "absent"]}
+    meta = {
+        "profile": "cpu",
+        "status": "ok",
+        "execution_seconds": 3.0,
+        "executed_at": "2026-01-01T00:00:00+00:00",
+        "runs_read": [SPEC.key(), "absent"],
+    }
     for stem in ("methods", book.REPORT_PAGE):
-        notebook = {"cells": [], "metadata": {book.META_KEY: meta}, "nbformat": 4,
-                    "nbformat_minor": 5}
+        notebook = {
+            "cells": [],
+            "metadata": {book.META_KEY: meta},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
         (chapters / f"{stem}.ipynb").write_text(json.dumps(notebook))
     (row,) = book.execution_report(tmp_path / "executed")  # the status page leaves itself out
     assert row["chapter"] == "methods" and row["stored_runs_read"] == 2

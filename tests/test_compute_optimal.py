@@ -104,8 +104,9 @@ def test_isoflop_specs_spend_their_budget_and_carry_it_as_a_label():
     assert [dict(s.labels)["budget"] for s in specs] == [1e12, 1e12, 3e12]
     assert {dict(s.labels)["sweep"] for s in specs} == {"isoflop"}
     for spec in specs:
-        spent = sweeps.flops.training_flops_exact(256, 64, spec.d_model, spec.n_layers,
-                                                  spec.n_heads, spec.tokens)
+        spent = sweeps.flops.training_flops_exact(
+            256, 64, spec.d_model, spec.n_layers, spec.n_heads, spec.tokens
+        )
         assert spent == pytest.approx(dict(spec.labels)["budget"], rel=1e-3)
     with pytest.raises(ValueError, match="positive finite number"):
         sweeps.tokens_for_budget(-1.0, 32, "stdlib")

@@ -254,5 +254,3 @@ def test_recovery_settings_are_validated():
         )
     with pytest.raises(ValueError, match="x_range"):
         form_recovery_rate("linear", {"a": 0.0, "b": 1.0}, 5, 0.1, (10.0, 1.0), 3, seed=0)
-
-

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 import pytest
 import yaml
+from conftest import build_book_from_store
 
 from scaling_debate.paths import repo_root
 
@@ -73,13 +73,7 @@ def site() -> Path:
     """The built HTML site: built here (quick when nothing changed) unless SCALING_DEBATE_SITE."""
     if os.environ.get("SCALING_DEBATE_SITE"):
         return Path(os.environ["SCALING_DEBATE_SITE"]).resolve()
-    result = subprocess.run(
-        [sys.executable, "-m", "scaling_debate", "build", "--profile", "cpu", "--no-train"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
+    result = build_book_from_store()
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     return ROOT / "_build" / "html"
 

@@ -14,8 +14,17 @@ from scaling_debate.training.store import RunStore
 from scaling_debate.training.sweep import run_all
 from scaling_debate.training.verify import cheapest_results, compare_records, verify_store
 
-TINY = RunSpec(data="stdlib", d_model=16, n_layers=1, n_heads=2, context=16, tokens=2048,
-               batch_size=8, n_evals=2, eval_tokens=512)
+TINY = RunSpec(
+    data="stdlib",
+    d_model=16,
+    n_layers=1,
+    n_heads=2,
+    context=16,
+    tokens=2048,
+    batch_size=8,
+    n_evals=2,
+    eval_tokens=512,
+)
 
 
 def test_this_process_trains_with_pinned_kernels():

@@ -278,7 +278,8 @@ def allocation_exponent_6nd(
     n_opt = np.asarray(list(n_opt_by_budget.values()), dtype=float)
     budgets = np.asarray(list(n_opt_by_budget), dtype=float)
     ladder = _checks.finite_array("ladder_n", ladder_n, positive=True, min_size=2)
-    ratios = _checks.finite_array("ladder_exact_over_6nd", ladder_exact_over_6nd, positive=True,
-                                  min_size=2)
+    ratios = _checks.finite_array(
+        "ladder_exact_over_6nd", ladder_exact_over_6nd, positive=True, min_size=2
+    )
     ratio = np.exp(np.interp(np.log(n_opt), np.log(ladder), np.log(ratios)))
     return fit.allocation_exponent(budgets / ratio, n_opt).a

@@ -50,6 +50,7 @@ from scaling_debate.training.store import default_store_dir as run_store_dir
 from scaling_debate.training.sweep import (
     RUN_LOG_ENV,
     MissingRunsError,
+    split_stored,
     training_disabled,
 )
 
@@ -707,14 +708,7 @@ def run_recognition_all(
     store = store or RecognitionStore()
     if allow_training is None:
         allow_training = not training_disabled()
-    records: dict[RecognitionSpec, dict[str, Any]] = {}
-    missing = []
-    for spec in unique:
-        record = store.get(spec)
-        if record is None:
-            missing.append(spec)
-        else:
-            records[spec] = record
+    records, missing = split_stored(unique, store.get)
     if missing and not allow_training:
         raise MissingRecognitionRunsError(missing)
     if missing:

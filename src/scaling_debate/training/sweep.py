@@ -11,7 +11,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -49,6 +49,21 @@ class MissingRunsError(RuntimeError):
             f"{len(self.missing)} {self.kind}(s) are not in the store and training is disabled "
             f"(--no-train / {NO_TRAIN_ENV}=1):\n{lines}"
         )
+
+
+def split_stored(
+    specs: Iterable[Any], lookup: Callable[[Any], Any | None]
+) -> tuple[dict[Any, Any], list[Any]]:
+    """What ``lookup`` finds for each spec, and the specs it finds nothing for (in order)."""
+    found: dict[Any, Any] = {}
+    missing = []
+    for spec in specs:
+        record = lookup(spec)
+        if record is None:
+            missing.append(spec)
+        else:
+            found[spec] = record
+    return found, missing
 
 
 def training_disabled() -> bool:
@@ -120,14 +135,7 @@ def run_all(
     store = store or RunStore()
     if allow_training is None:
         allow_training = not training_disabled()
-    results: dict[RunSpec, RunResult] = {}
-    missing = []
-    for spec in unique:
-        result = store.get(spec)
-        if result is None:
-            missing.append(spec)
-        else:
-            results[spec] = result
+    results, missing = split_stored(unique, store.get)
     if missing and not allow_training:
         raise MissingRunsError(missing)
     if missing:
