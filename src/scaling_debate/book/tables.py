@@ -80,5 +80,10 @@ def page_table(frame: pd.DataFrame, digits: int = 3, index: bool = False) -> Sty
         shown.index = shown.index.map(
             lambda key: tuple(map(readable_header, key)) if isinstance(key, tuple) else key
         )
-    styler = shown.style.format(lambda value: format_number(value, digits))
+    styler = (
+        shown.style.format(lambda value: format_number(value, digits))
+        # the theme styles pandas' own tables by this class; cells get room between them
+        .set_table_attributes('class="dataframe"')
+        .set_table_styles([{"selector": "th, td", "props": "padding: 0.2em 0.7em;"}])
+    )
     return styler if index else styler.hide(axis="index")
