@@ -34,6 +34,9 @@ from scaling_debate.training.sweep import NO_TRAIN_ENV, RUN_LOG_ENV
 
 META_KEY = "scaling_debate"
 REPORT_PAGE = "reproducing"  # the status page: re-executed whenever any other chapter changes
+LEDGER_PAGE = "claims"  # restates the chapters' findings from their executed notebooks
+# pages that read the other pages' executions: executed after them, in this order
+SUMMARY_PAGES = (LEDGER_PAGE, REPORT_PAGE)
 BOOK_FILES = ("_config.yml", "_toc.yml", "references.bib", "CITATION.cff")
 REPORTED_PACKAGES = (
     "jupyter-book",
@@ -102,10 +105,11 @@ def _static_inputs_hash(stem: str, profile: str) -> str:
     files += sorted((root / "data" / "published").glob("*.csv"))
     parts = [f"{f.relative_to(root)}".encode() + b"\0" + f.read_bytes() for f in files]
     parts.append(f"profile={profile}".encode())
-    if stem == REPORT_PAGE:
-        # the status page reports on the others, so their executions are its inputs
+    if stem in SUMMARY_PAGES:
+        # a summary page reads the chapters before it, so their executions are its inputs
+        before = SUMMARY_PAGES[: SUMMARY_PAGES.index(stem)]
         for other in sorted(executed_dir(profile).glob("chapters/*.ipynb")):
-            if other.stem != REPORT_PAGE:
+            if other.stem != stem and (other.stem not in SUMMARY_PAGES or other.stem in before):
                 parts.append(json.dumps(_read_meta(other), sort_keys=True).encode())
     return _digest(parts)
 
@@ -154,7 +158,7 @@ def execute_chapter(
         return ExecutionResult(stem, output, "unchanged", 0.0)
     output.parent.mkdir(parents=True, exist_ok=True)
     parameters: dict[str, Any] = {"profile": profile}
-    if stem == REPORT_PAGE:
+    if stem in SUMMARY_PAGES:
         parameters["executed_dir"] = str(executed_dir(profile))
     static_hash = _static_inputs_hash(stem, profile)
 
@@ -232,8 +236,8 @@ def build(
         for s in toc_pages()
         if (chapters_dir() / f"{s}.md").exists() and is_notebook(chapters_dir() / f"{s}.md")
     ]
-    # the status page goes last: it reports on the others
-    notebooks.sort(key=lambda s: s == REPORT_PAGE)
+    # the summary pages go last: they read the others
+    notebooks.sort(key=lambda s: SUMMARY_PAGES.index(s) + 1 if s in SUMMARY_PAGES else 0)
     results = []
     for stem in notebooks:
         log(f"[{profile}] {stem}: ", end="", flush=True)
