@@ -77,10 +77,20 @@ def train_spec(spec: RunSpec) -> RunResult:
     return train(spec)
 
 
-def _train_and_store(spec: RunSpec, directory: str, trainer: Trainer) -> RunResult:
-    result = trainer(spec)
-    RunStore(directory).save(result)
-    return result
+def _plan_units(missing: list[RunSpec], trainer: Trainer) -> list[list[RunSpec]]:
+    """The missing runs as work units, each trained by one task: today one run per unit."""
+    return [[spec] for spec in missing]
+
+
+def _train_unit_and_store(unit: list[RunSpec], directory: str, trainer: Trainer) -> list[RunResult]:
+    """Train each run of ``unit`` and store its result the moment it is finished."""
+    store = RunStore(directory)
+    results = []
+    for spec in unit:
+        result = trainer(spec)
+        store.save(result)
+        results.append(result)
+    return results
 
 
 def _single_threaded_worker() -> None:
@@ -141,16 +151,19 @@ def run_all(
     if missing:
         log.info("training %d of %d runs", len(missing), len(unique))
         directory = str(store.directory)
+        units = _plan_units(missing, trainer)
         if executor is None:
-            for spec in missing:
-                results[spec] = _train_and_store(spec, directory, trainer)
+            for unit in units:
+                results.update(
+                    zip(unit, _train_unit_and_store(unit, directory, trainer), strict=True)
+                )
         else:
-            futures = {
-                spec: executor.submit(_train_and_store, spec, directory, trainer)
-                for spec in missing
-            }
-            for spec, future in futures.items():
-                results[spec] = future.result()
+            futures = [
+                (unit, executor.submit(_train_unit_and_store, unit, directory, trainer))
+                for unit in units
+            ]
+            for unit, future in futures:
+                results.update(zip(unit, future.result(), strict=True))
     _log_runs_read(unique)
     return results_frame([(spec, results[spec]) for spec in specs])
 
