@@ -146,3 +146,108 @@ def test_an_interior_floor_is_not_flagged():
     d = np.tile(np.geomspace(1e6, 1e8, 4), 6)
     loss = LAW.predict(n, d) * np.exp(rng.normal(0, 0.002, n.size))
     assert fit.fit_chinchilla(n, d, loss, init_grid=fit.COARSE_GRID).at_boundary == ()
+
+
+# ---------------------------------------------------------------- scoring the argument's claims
+
+
+def test_compute_to_match_recovers_the_tokens_and_compute_that_made_the_target():
+    target = float(LAW.predict(1e10, 2.5e13))
+    tokens, compute = co.compute_to_match(LAW, 1e10, target)
+    assert tokens == pytest.approx(2.5e13, rel=1e-9)
+    assert compute == pytest.approx(6 * 1e10 * 2.5e13, rel=1e-9)
+
+
+def test_compute_to_match_is_infinite_when_the_size_alone_cannot_get_there():
+    floor = co.loss_floor(LAW, 1e10)
+    assert floor == pytest.approx(LAW.E + LAW.A * 1e10**-LAW.alpha)
+    assert co.compute_to_match(LAW, 1e10, floor) == (math.inf, math.inf)
+    assert co.compute_to_match(LAW, 1e10, floor - 0.01) == (math.inf, math.inf)
+    assert math.isfinite(co.compute_to_match(LAW, 1e10, floor + 0.01)[0])
+
+
+def test_smallest_size_that_can_match_sits_exactly_at_the_target_floor():
+    target = 1.9
+    n_min = co.params_to_match_at_infinite_data(LAW, target)
+    assert co.loss_floor(LAW, n_min) == pytest.approx(target, rel=1e-12)
+    assert co.params_to_match_at_infinite_data(LAW, LAW.E) == math.inf
+
+
+def test_tokens_per_parameter_follows_the_closed_form_allocation():
+    budgets = np.array([1e21, 1e23, 1e25])
+    ratio = co.tokens_per_parameter(LAW, budgets)
+    n_opt, d_opt = LAW.optimal_allocation(budgets)
+    np.testing.assert_allclose(ratio, d_opt / n_opt)
+    # a < 0.5 for this law (beta < alpha), so tokens per parameter grow with compute
+    assert np.all(np.diff(ratio) > 0)
+    equal = fit.ChinchillaFit(E=1.0, A=400.0, B=400.0, alpha=0.3, beta=0.3, loss=0.0, n=0)
+    flat = co.tokens_per_parameter(equal, budgets)
+    np.testing.assert_allclose(flat, flat[0], rtol=1e-9)  # a = 0.5: a constant ratio, here 1
+    assert flat[0] == pytest.approx(1.0, rel=1e-9)
+
+
+def test_preferred_size_is_the_closed_form_optimum_when_it_is_on_offer():
+    budget = 1e23
+    n_opt, _ = LAW.optimal_allocation(budget)
+    sizes = [n_opt / 8, n_opt / 2, n_opt, n_opt * 3]
+    assert co.preferred_size(LAW, sizes, budget) == pytest.approx(n_opt)
+    assert co.preferred_size(LAW, [n_opt / 8, n_opt * 1.5], budget) == pytest.approx(n_opt * 1.5)
+
+
+def test_extrapolation_factors_are_ratios_to_the_largest_fitted_values():
+    points = pd.DataFrame({"model_params": [1e8, 1e9], "train_tokens": [4e9, 2e10]})
+    factors = co.extrapolation_factors(points, 2e9, 4e11)
+    assert factors["N"] == pytest.approx(2.0)
+    assert factors["D"] == pytest.approx(20.0)
+    assert factors["D/N"] == pytest.approx(200 / 40)
+    assert factors["C"] == pytest.approx(8e20 / 2e19)
+
+
+def test_log_residuals_vanish_on_the_law_itself_and_see_a_shift():
+    n = np.geomspace(1e8, 1e10, 6)
+    d = np.geomspace(1e9, 1e11, 6)
+    points = pd.DataFrame({"model_params": n, "train_tokens": d, "loss_nats": LAW.predict(n, d)})
+    np.testing.assert_allclose(co.log_residuals(LAW, points), 0, atol=1e-12)
+    shifted = points.assign(loss_nats=points["loss_nats"] * math.exp(0.01))
+    np.testing.assert_allclose(co.log_residuals(LAW, shifted), 0.01, atol=1e-12)
+
+
+def test_parameter_distance_is_small_inside_the_cloud_and_large_outside():
+    rng = np.random.default_rng(1)
+    cloud = pd.DataFrame(
+        {
+            "A": np.exp(rng.normal(math.log(400), 0.1, 4000)),
+            "B": np.exp(rng.normal(math.log(400), 0.2, 4000)),
+            "E": np.exp(rng.normal(math.log(1.7), 0.01, 4000)),
+            "alpha": rng.normal(0.34, 0.01, 4000),
+            "beta": rng.normal(0.28, 0.01, 4000),
+        }
+    )
+    centre = fit.ChinchillaFit(E=1.7, A=400, B=400, alpha=0.34, beta=0.28, loss=0.0, n=0)
+    d2, dof = co.parameter_distance(centre, cloud)
+    assert dof == 5 and d2 < 0.1
+    # three standard deviations along alpha alone: a squared distance of about 9
+    off = fit.ChinchillaFit(E=1.7, A=400, B=400, alpha=0.37, beta=0.28, loss=0.0, n=0)
+    assert co.parameter_distance(off, cloud)[0] == pytest.approx(9, rel=0.1)
+    with pytest.raises(ValueError, match="replicates cannot"):
+        co.parameter_distance(centre, cloud.head(5))
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "verdict"),
+    [
+        (-0.05, 0.01, "within"),
+        (0.02, 0.02, "within"),
+        (0.03, 0.08, "beyond"),
+        (0.01, 0.04, "undecided"),
+    ],
+)
+def test_equivalence_reads_the_whole_interval_against_the_margin(lo, hi, verdict):
+    assert co.equivalence(lo, hi, 0.02) == verdict
+
+
+def test_equivalence_refuses_a_reversed_interval_and_a_non_positive_margin():
+    with pytest.raises(ValueError, match="out of order"):
+        co.equivalence(0.03, 0.01, 0.02)
+    with pytest.raises(ValueError):
+        co.equivalence(0.0, 0.01, 0.0)

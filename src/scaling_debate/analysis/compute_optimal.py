@@ -81,8 +81,133 @@ def isoflop_penalty(
 
 def tokens_to_match(law: fit.ChinchillaFit, n_params: float, target_loss: float) -> float:
     """Tokens a model of ``n_params`` needs to reach ``target_loss`` (inf if it never can)."""
-    data_term = target_loss - law.E - law.A * n_params**-law.alpha
+    data_term = target_loss - loss_floor(law, n_params)
     return float((law.B / data_term) ** (1 / law.beta)) if data_term > 0 else float("inf")
+
+
+def loss_floor(law: fit.ChinchillaFit, n_params: float) -> float:
+    """Loss of a model of ``n_params`` trained on infinite data: ``E + A / N**alpha``."""
+    return float(law.E + law.A * _checks.positive_number("n_params", n_params) ** -law.alpha)
+
+
+def compute_to_match(
+    law: fit.ChinchillaFit, n_params: float, target_loss: float
+) -> tuple[float, float]:
+    """Tokens and compute (``6ND``) a model of ``n_params`` needs to reach ``target_loss``.
+
+    Both are ``math.inf`` when the target lies at or below `loss_floor`: no amount of data
+    brings a model of that size there.
+    """
+    tokens = tokens_to_match(law, n_params, target_loss)
+    return tokens, 6.0 * n_params * tokens
+
+
+def params_to_match_at_infinite_data(law: fit.ChinchillaFit, target_loss: float) -> float:
+    """The smallest model that can reach ``target_loss`` at all (with infinite data).
+
+    ``math.inf`` when the target is at or below the irreducible loss E.
+    """
+    room = target_loss - law.E
+    return float((law.A / room) ** (1 / law.alpha)) if room > 0 else math.inf
+
+
+def tokens_per_parameter(law: fit.ChinchillaFit, compute_flops: ArrayLike) -> np.ndarray:
+    """Compute-optimal tokens per parameter ``D_opt / N_opt`` at each budget (``C = 6ND``)."""
+    n_opt, d_opt = law.optimal_allocation(np.atleast_1d(np.asarray(compute_flops, dtype=float)))
+    return d_opt / n_opt
+
+
+def preferred_size(law: fit.ChinchillaFit, n_params: ArrayLike, compute_flops: float) -> float:
+    """Of the sizes ``n_params``, the one with the lowest loss when each spends the compute."""
+    sizes = _checks.finite_array("n_params", n_params, positive=True)
+    losses = law.predict(sizes, tokens_at_compute(sizes, compute_flops))
+    return float(sizes[int(np.argmin(losses))])
+
+
+def extrapolation_factors(
+    points: pd.DataFrame,
+    n_params: float,
+    tokens: float,
+    params: str = "model_params",
+    data: str = "train_tokens",
+) -> dict[str, float]:
+    """How far a query ``(N, D)`` lies beyond the largest fitted ``N``, ``D``, ``D/N`` and ``6ND``.
+
+    Each value is the query's quantity over the fitted data's maximum: above 1 is extrapolation.
+    """
+    _checks.require_columns("points", points, [params, data])
+    n = points[params].to_numpy(dtype=float)
+    d = points[data].to_numpy(dtype=float)
+    return {
+        "N": n_params / n.max(),
+        "D": tokens / d.max(),
+        "D/N": (tokens / n_params) / (d / n).max(),
+        "C": (n_params * tokens) / (n * d).max(),
+    }
+
+
+def log_residuals(
+    law: fit.ChinchillaFit,
+    points: pd.DataFrame,
+    params: str = "model_params",
+    tokens: str = "train_tokens",
+    loss: str = "loss_nats",
+) -> np.ndarray:
+    """``log(observed loss) - log(predicted loss)`` at each point, the residual Approach 3 fits."""
+    _checks.require_columns("points", points, [params, tokens, loss])
+    predicted = law.predict(points[params].to_numpy(dtype=float), points[tokens].to_numpy(float))
+    return np.log(points[loss].to_numpy(dtype=float)) - np.log(predicted)
+
+
+_LAW_PARAMETERS = ("A", "B", "E", "alpha", "beta")
+
+
+def parameter_distance(law: fit.ChinchillaFit, replicates: pd.DataFrame) -> tuple[float, int]:
+    """Mahalanobis distance of ``law``'s parameters from bootstrap replicates of another fit.
+
+    The parameters are taken as ``(log A, log B, log E, alpha, beta)``; the distance uses the
+    replicates' mean and covariance. Returns the squared distance and its degrees of freedom,
+    to be read against a chi-squared distribution when the replicates are roughly Gaussian.
+    """
+    _checks.require_columns("replicates", replicates, list(_LAW_PARAMETERS))
+    if len(replicates) <= len(_LAW_PARAMETERS):
+        raise ValueError(
+            f"{len(replicates)} replicates cannot estimate a {len(_LAW_PARAMETERS)}-parameter "
+            "covariance"
+        )
+
+    def vector(values: Mapping[str, float] | pd.DataFrame) -> np.ndarray:
+        return np.column_stack(
+            [
+                np.log(np.asarray(values["A"], dtype=float)),
+                np.log(np.asarray(values["B"], dtype=float)),
+                np.log(np.asarray(values["E"], dtype=float)),
+                np.asarray(values["alpha"], dtype=float),
+                np.asarray(values["beta"], dtype=float),
+            ]
+        )
+
+    cloud = vector(replicates)
+    difference = vector(law.as_dict())[0] - cloud.mean(axis=0)
+    covariance = np.cov(cloud, rowvar=False)
+    return float(difference @ np.linalg.solve(covariance, difference)), len(_LAW_PARAMETERS)
+
+
+def equivalence(lo: float, hi: float, margin: float) -> str:
+    """Whether a loss gap (small model minus big model, nats) is within ``margin`` of zero.
+
+    ``lo`` and ``hi`` are the ends of the gap's interval (equal for a point estimate). A gap
+    whose whole interval lies at or below ``margin`` is ``"within"`` (level or ahead, up to the
+    margin); one whose whole interval lies above it is ``"beyond"``; otherwise ``"undecided"``.
+    """
+    _checks.positive_number("margin", margin)
+    if lo > hi:
+        raise ValueError(f"interval ends out of order: lo={lo!r} > hi={hi!r}")
+    if hi <= margin:
+        return "within"
+    if lo > margin:
+        return "beyond"
+    return "undecided"
 
 
 def seed_noise_sd(final: pd.DataFrame, loss: str = "val_loss") -> float:
