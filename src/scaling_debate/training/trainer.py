@@ -12,6 +12,7 @@ import contextlib
 import math
 import platform
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +55,99 @@ def eval_steps(total_steps: int, n_evals: int) -> list[int]:
     first = max(1, total_steps // 100)
     points = np.unique(np.geomspace(first, total_steps, n_evals).round().astype(int))
     return [int(p) for p in points]
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a spec fixes before training starts: step counts, evaluation steps, FLOPs per token.
+
+    Shared by the single-run trainer and `training.grouped`, so a run's bookkeeping (its
+    schedule, its evaluation points, its result record) is one definition, wherever it trains.
+    """
+
+    spec: RunSpec
+    tokens_per_step: int
+    steps: int
+    schedule_steps: int
+    counts: flops.ParameterCount
+    exact_per_token: float
+    checkpoints: frozenset[int]
+
+    @classmethod
+    def of(cls, spec: RunSpec, vocab_size: int) -> RunPlan:
+        tokens_per_step = spec.batch_size * spec.context
+        steps = max(1, math.ceil(spec.tokens / tokens_per_step))
+        schedule_tokens = spec.schedule_tokens if spec.schedule == "fixed" else spec.tokens
+        schedule_steps = max(steps, math.ceil(schedule_tokens / tokens_per_step))
+        return cls(
+            spec=spec,
+            tokens_per_step=tokens_per_step,
+            steps=steps,
+            schedule_steps=schedule_steps,
+            counts=flops.count_parameters(vocab_size, spec.context, spec.d_model, spec.n_layers),
+            exact_per_token=flops.training_flops_exact(
+                vocab_size, spec.context, spec.d_model, spec.n_layers, spec.n_heads, tokens=1
+            ),
+            checkpoints=frozenset(eval_steps(steps, spec.n_evals)),
+        )
+
+    def lr(self, step: int) -> float:
+        """The learning rate of (0-based) ``step``."""
+        return lr_at(step, self.schedule_steps, self.spec)
+
+    def eval_point(
+        self, done: int, val_loss: float, recent_losses: list[float], lr: float, elapsed: float
+    ) -> dict[str, Any]:
+        """The record of the evaluation after ``done`` steps; raises if the loss diverged."""
+        if not math.isfinite(val_loss):
+            raise FloatingPointError(
+                f"validation loss became {val_loss} at step {done}: {self.spec.describe()} "
+                "(lower lr?)"
+            )
+        tokens = done * self.tokens_per_step
+        return {
+            "step": done,
+            "tokens": tokens,
+            "flops_6nd": flops.training_flops_6nd(self.counts.non_embedding, tokens),
+            "flops_exact": self.exact_per_token * tokens,
+            "val_loss": val_loss,
+            "train_loss": float(np.mean(recent_losses)),
+            "lr": lr,
+            "elapsed_seconds": elapsed,
+        }
+
+    def result(
+        self,
+        model: GPT,
+        dataset: Dataset,
+        dev: torch.device,
+        evals: list[dict[str, Any]],
+        started: float,
+    ) -> RunResult:
+        """The finished run's record: the dataset's final metrics on ``model``, sizes, costs."""
+        pinned = kernel_environment()["pinned"]
+        final_metrics = dataset.evaluate(model, dev)
+        tokens_trained = self.steps * self.tokens_per_step
+        return RunResult(
+            spec=self.spec,
+            n_params=self.counts.total,
+            n_params_non_embedding=self.counts.non_embedding,
+            tokens_trained=tokens_trained,
+            flops_6nd=flops.training_flops_6nd(self.counts.non_embedding, tokens_trained),
+            flops_exact=self.exact_per_token * tokens_trained,
+            wall_seconds=time.perf_counter() - started,
+            evals=evals,
+            final_metrics={k: float(v) for k, v in final_metrics.items()},
+            environment={
+                "device": str(dev),
+                "torch": torch.__version__,
+                "python": platform.python_version(),
+                "threads": torch.get_num_threads(),
+                # CPU kernels only pin CPU runs; GPU runs are never bit-reproducible across devices
+                "kernels": {**kernel_environment(), "pinned": dev.type == "cpu" and pinned},
+            },
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
 
 
 def _model_config(spec: RunSpec, vocab_size: int) -> GPTConfig:
@@ -118,24 +212,15 @@ def _train(spec: RunSpec, dev: torch.device, progress: bool | None) -> RunResult
     model = GPT(_model_config(spec, dataset.vocab_size)).to(dev)
     optimizer = _make_optimizer(model, spec)
     data_generator = torch.Generator().manual_seed(spec.seed + 1)
+    plan = RunPlan.of(spec, dataset.vocab_size)
 
-    tokens_per_step = spec.batch_size * spec.context
-    steps = max(1, math.ceil(spec.tokens / tokens_per_step))
-    schedule_tokens = spec.schedule_tokens if spec.schedule == "fixed" else spec.tokens
-    schedule_steps = max(steps, math.ceil(schedule_tokens / tokens_per_step))
-    counts = flops.count_parameters(dataset.vocab_size, spec.context, spec.d_model, spec.n_layers)
-    exact_per_token = flops.training_flops_exact(
-        dataset.vocab_size, spec.context, spec.d_model, spec.n_layers, spec.n_heads, tokens=1
-    )
-
-    checkpoints = set(eval_steps(steps, spec.n_evals))
     evals: list[dict[str, Any]] = []
     recent_losses: list[float] = []
     started = time.perf_counter()
     show = None if progress is None else not progress  # None: only on a terminal
-    bar = tqdm(range(steps), desc=spec.describe(), disable=show, leave=False, mininterval=2.0)
+    bar = tqdm(range(plan.steps), desc=spec.describe(), disable=show, leave=False, mininterval=2.0)
     for step in bar:
-        lr = lr_at(step, schedule_steps, spec)
+        lr = plan.lr(step)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, y = dataset.batch("train", spec.batch_size, spec.context, data_generator)
@@ -149,48 +234,11 @@ def _train(spec: RunSpec, dev: torch.device, progress: bool | None) -> RunResult
         optimizer.step()
         recent_losses = [*recent_losses[-19:], loss.item()]
         done = step + 1
-        if done in checkpoints:
-            tokens = done * tokens_per_step
+        if done in plan.checkpoints:
             val = validation_loss(model, dataset, spec, dev)
-            evals.append(
-                {
-                    "step": done,
-                    "tokens": tokens,
-                    "flops_6nd": flops.training_flops_6nd(counts.non_embedding, tokens),
-                    "flops_exact": exact_per_token * tokens,
-                    "val_loss": val,
-                    "train_loss": float(np.mean(recent_losses)),
-                    "lr": lr,
-                    "elapsed_seconds": time.perf_counter() - started,
-                }
-            )
             bar.set_postfix(val_loss=f"{val:.3f}")
-            if not math.isfinite(val):
-                raise FloatingPointError(
-                    f"validation loss became {val} at step {done}: {spec.describe()} (lower lr?)"
-                )
+            evals.append(
+                plan.eval_point(done, val, recent_losses, lr, time.perf_counter() - started)
+            )
     bar.close()
-
-    pinned = kernel_environment()["pinned"]
-    final_metrics = dataset.evaluate(model, dev)
-    tokens_trained = steps * tokens_per_step
-    return RunResult(
-        spec=spec,
-        n_params=counts.total,
-        n_params_non_embedding=counts.non_embedding,
-        tokens_trained=tokens_trained,
-        flops_6nd=flops.training_flops_6nd(counts.non_embedding, tokens_trained),
-        flops_exact=exact_per_token * tokens_trained,
-        wall_seconds=time.perf_counter() - started,
-        evals=evals,
-        final_metrics={k: float(v) for k, v in final_metrics.items()},
-        environment={
-            "device": str(dev),
-            "torch": torch.__version__,
-            "python": platform.python_version(),
-            "threads": torch.get_num_threads(),
-            # CPU kernels only pin CPU runs; GPU runs are never bit-reproducible across devices
-            "kernels": {**kernel_environment(), "pinned": dev.type == "cpu" and pinned},
-        },
-        created=datetime.now(UTC).isoformat(timespec="seconds"),
-    )
+    return plan.result(model, dataset, dev, evals, started)
