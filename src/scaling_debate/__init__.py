@@ -36,6 +36,7 @@ _API = {
     "RunStore": "training.store",
     "run_all": "training.sweep",
     "local_executor": "training.sweep",
+    "sweep_executor": "training.executors",
     "results_frame": "training.sweep",
     "final_points": "training.sweep",
     "MissingRunsError": "training.sweep",

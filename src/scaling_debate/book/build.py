@@ -6,6 +6,12 @@ The executed tree (with the book's config, toc and bibliography copied beside it
 ``jupyter-book build -W -n --keep-going`` with execution switched off, so nothing runs twice.
 A chapter whose inputs (source, package code, published data, stored runs it read, parameters)
 are unchanged since its last successful execution is not executed again.
+
+Chapters get only ``profile`` as a papermill parameter; the build hands the rest to the chapter's
+kernel in environment variables: where its sweeps train (``--executor``, read by
+`training.executors.sweep_executor`), whether training is allowed, and a file for the sweeps'
+progress lines, which the build copies to its standard error as they come, so progress shows in
+the terminal and the build log but never in a notebook's output.
 """
 
 from __future__ import annotations
@@ -19,16 +25,21 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from scaling_debate.lifetime import EXIT_WITH_PARENT_ENV
 from scaling_debate.paths import repo_root
 from scaling_debate.profiles import check_profile
+from scaling_debate.training.executors import EXECUTOR_ENV, check_executor
+from scaling_debate.training.progress import PROGRESS_LOG_ENV
 from scaling_debate.training.store import RunStore
 from scaling_debate.training.sweep import NO_TRAIN_ENV, RUN_LOG_ENV
 
@@ -140,18 +151,25 @@ def is_up_to_date(stem: str, profile: str, output: Path) -> bool:
 
 
 def execute_chapter(
-    stem: str, profile: str, output: Path | None = None, no_train: bool = False, force: bool = True
+    stem: str,
+    profile: str,
+    output: Path | None = None,
+    no_train: bool = False,
+    force: bool = True,
+    executor: str = "local",
 ) -> ExecutionResult:
     """Execute ``chapters/STEM.md`` with papermill in ``profile``; write the executed notebook.
 
     Raises `ChapterError` (with the traceback) when a cell raises. ``force=False`` skips the
-    execution when the inputs are unchanged since the last successful one.
+    execution when the inputs are unchanged since the last successful one. ``executor``
+    (``local``, ``dask`` or a Dask scheduler address) is where the chapter's sweeps train.
     """
     import jupytext
     import nbformat
     import papermill
 
     check_profile(profile)
+    executor = check_executor(executor)
     source = chapter_source(stem)
     output = Path(output) if output else executed_dir(profile) / "chapters" / f"{stem}.ipynb"
     if not force and is_up_to_date(stem, profile, output):
@@ -165,25 +183,29 @@ def execute_chapter(
     with tempfile.TemporaryDirectory() as scratch:
         notebook_in = Path(scratch) / f"{stem}.ipynb"
         run_log = Path(scratch) / "runs-read.txt"
+        progress_log = Path(scratch) / "progress.txt"
         jupytext.write(jupytext.read(source), notebook_in)
         environment = {
             RUN_LOG_ENV: str(run_log),
             NO_TRAIN_ENV: "1" if no_train else "",
             EXIT_WITH_PARENT_ENV: "1",  # the kernel ends when this process does
+            EXECUTOR_ENV: executor,
+            PROGRESS_LOG_ENV: str(progress_log),
         }
         saved = {k: os.environ.get(k) for k in environment}
         os.environ.update(environment)
         started = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                str(notebook_in),
-                str(output),
-                parameters=parameters,
-                kernel_name="python3",
-                cwd=str(source.parent),
-                progress_bar=False,
-                report_mode=False,
-            )
+            with _forwarding(progress_log, f"[{profile}] {stem}: ", sys.stderr):
+                papermill.execute_notebook(
+                    str(notebook_in),
+                    str(output),
+                    parameters=parameters,
+                    kernel_name="python3",
+                    cwd=str(source.parent),
+                    progress_bar=False,
+                    report_mode=False,
+                )
         except papermill.PapermillExecutionError as error:
             raise ChapterError(f"chapter {stem!r} ({profile} profile) failed:\n{error}") from error
         finally:
@@ -214,6 +236,42 @@ def execute_chapter(
     return ExecutionResult(stem, output, "executed", seconds)
 
 
+@contextmanager
+def _forwarding(path: Path, prefix: str, sink: TextIO, poll_seconds: float = 0.5) -> Iterator[None]:
+    """While the block runs, copy each line appended to ``path`` to ``sink`` after ``prefix``.
+
+    On a terminal each line replaces the one before (a progress line redrawn in place).
+    """
+    path.touch()
+    in_place = sink.isatty()
+    stop = threading.Event()
+
+    def copy() -> None:
+        pending = ""
+        wrote = False
+        with path.open(encoding="utf-8") as source:
+            while True:
+                finished = stop.wait(poll_seconds)  # read once more after the block ends
+                *lines, pending = (pending + source.read()).split("\n")
+                for line in lines:
+                    sink.write(f"\r{prefix}{line}\x1b[K" if in_place else f"{prefix}{line}\n")
+                    wrote = True
+                sink.flush()
+                if finished:
+                    if in_place and wrote:
+                        sink.write("\n")
+                        sink.flush()
+                    return
+
+    thread = threading.Thread(target=copy, name="progress-forwarding", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 def _stage_book(profile: str) -> Path:
     """Copy the book's non-notebook files next to the executed notebooks."""
     stage = executed_dir(profile)
@@ -227,10 +285,14 @@ def _stage_book(profile: str) -> Path:
 
 
 def build(
-    profile: str = "cpu", no_train: bool = False, log: Any = print
+    profile: str = "cpu", no_train: bool = False, log: Any = print, executor: str = "local"
 ) -> tuple[list[ExecutionResult], Path]:
-    """Execute every notebook page in the toc (unchanged ones skipped), then build the HTML."""
+    """Execute every notebook page in the toc (unchanged ones skipped), then build the HTML.
+
+    ``executor`` (``local``, ``dask`` or a Dask scheduler address) is where sweeps train.
+    """
     check_profile(profile)
+    executor = check_executor(executor)
     notebooks = [
         s
         for s in toc_pages()
@@ -240,9 +302,10 @@ def build(
     notebooks.sort(key=lambda s: SUMMARY_PAGES.index(s) + 1 if s in SUMMARY_PAGES else 0)
     results = []
     for stem in notebooks:
-        log(f"[{profile}] {stem}: ", end="", flush=True)
-        result = execute_chapter(stem, profile, no_train=no_train, force=False)
-        log(f"{result.status} ({result.seconds:.1f} s)")
+        if not is_up_to_date(stem, profile, executed_dir(profile) / "chapters" / f"{stem}.ipynb"):
+            log(f"[{profile}] {stem}: executing", flush=True)  # its progress lines follow
+        result = execute_chapter(stem, profile, no_train=no_train, force=False, executor=executor)
+        log(f"[{profile}] {stem}: {result.status} ({result.seconds:.1f} s)", flush=True)
         results.append(result)
     stage = _stage_book(profile)
     html = repo_root() / "_build" / "html"

@@ -10,7 +10,20 @@ from pathlib import Path
 
 from scaling_debate.book import build as book
 from scaling_debate.profiles import PROFILES, check_profile
+from scaling_debate.training.executors import EXECUTOR_KINDS, check_executor
 from scaling_debate.training.sweep import MissingRunsError
+
+
+def _add_executor(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--executor",
+        default="local",
+        help=(
+            f"where sweeps train: {' (default), '.join(EXECUTOR_KINDS)} (a Dask LocalCluster, "
+            "one single-threaded worker per core) or a Dask scheduler's address, "
+            "e.g. tcp://head-node:8786"
+        ),
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,6 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use stored runs only; fail listing any that are missing",
     )
+    _add_executor(execute)
 
     build = commands.add_parser("build", help="execute changed chapters, then build the HTML")
     build.add_argument("--profile", default="cpu", help=f"one of {', '.join(PROFILES)}")
@@ -34,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="use stored runs only; fail listing any that are missing",
     )
+    _add_executor(build)
     verify = commands.add_parser(
         "verify", help="retrain the cheapest stored runs and compare them bit for bit"
     )
@@ -54,17 +69,22 @@ def main(argv: list[str] | None = None) -> int:
         return _student_edition(args.out)
     try:
         check_profile(args.profile)
+        executor = check_executor(args.executor)
         started = time.perf_counter()
         if args.command == "execute":
             result = book.execute_chapter(
-                args.stem, args.profile, output=args.output, no_train=args.no_train
+                args.stem,
+                args.profile,
+                output=args.output,
+                no_train=args.no_train,
+                executor=executor,
             )
             print(
                 f"executed {args.stem} ({args.profile}) in {result.seconds:.1f} s "
                 f"-> {result.output}"
             )
         else:
-            _, html = book.build(args.profile, no_train=args.no_train)
+            _, html = book.build(args.profile, no_train=args.no_train, executor=executor)
             print(f"book built in {time.perf_counter() - started:.0f} s: {html / 'index.html'}")
     except (ValueError, book.ChapterError, MissingRunsError) as error:
         print(f"error: {error}", file=sys.stderr)

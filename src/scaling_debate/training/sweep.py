@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, as_completed
 from typing import Any, Protocol
 
 import pandas as pd
 
 from scaling_debate.lifetime import exit_with_parent
+from scaling_debate.training.progress import SweepProgress
 from scaling_debate.training.spec import RunSpec
 from scaling_debate.training.store import RunResult, RunStore
 
@@ -134,11 +135,13 @@ def run_all(
     """Results for every spec as a tidy DataFrame, training only what the store lacks.
 
     ``executor`` is any `concurrent.futures.Executor` (a process pool, Dask's
-    ``Client.get_executor()``, submitit); without one, runs train here one after another.
-    Each finished run is stored at once, so an interrupted sweep resumes where it stopped.
-    ``allow_training=False`` (or the environment variable SCALING_DEBATE_NO_TRAIN=1) raises
-    `MissingRunsError` listing every missing run before anything trains. A spec listed twice
-    (say, with different labels) is trained once and appears once per listing.
+    ``Client.get_executor()``, submitit; `training.executors.sweep_executor` picks one from the
+    command line); without one, runs train here one after another. Each finished run is stored
+    at once, so an interrupted sweep resumes where it stopped, and a progress line
+    (`training.progress`) counts the runs trained. ``allow_training=False`` (or the
+    environment variable SCALING_DEBATE_NO_TRAIN=1) raises `MissingRunsError` listing every
+    missing run before anything trains. A spec listed twice (say, with different labels) is
+    trained once and appears once per listing.
     """
     specs = list(specs)
     unique = list(dict.fromkeys(specs))  # equality ignores labels
@@ -152,18 +155,21 @@ def run_all(
         log.info("training %d of %d runs", len(missing), len(unique))
         directory = str(store.directory)
         units = _plan_units(missing, trainer)
-        if executor is None:
-            for unit in units:
-                results.update(
-                    zip(unit, _train_unit_and_store(unit, directory, trainer), strict=True)
-                )
-        else:
-            futures = [
-                (unit, executor.submit(_train_unit_and_store, unit, directory, trainer))
-                for unit in units
-            ]
-            for unit, future in futures:
-                results.update(zip(unit, future.result(), strict=True))
+        with SweepProgress(len(missing)) as progress:
+            if executor is None:
+                for unit in units:
+                    trained = _train_unit_and_store(unit, directory, trainer)
+                    results.update(zip(unit, trained, strict=True))
+                    progress.advance(len(unit))
+            else:
+                futures = {
+                    executor.submit(_train_unit_and_store, unit, directory, trainer): unit
+                    for unit in units
+                }
+                for future in as_completed(futures):
+                    unit = futures[future]
+                    results.update(zip(unit, future.result(), strict=True))
+                    progress.advance(len(unit))
     _log_runs_read(unique)
     return results_frame([(spec, results[spec]) for spec in specs])
 

@@ -1,7 +1,8 @@
 """``python -m scaling_debate verify``: retrain stored runs and compare them bit for bit.
 
 The cheapest K runs of the store (by executed FLOPs) are retrained into a temporary store with
-the same code and pinned kernels, and every number that training produced is compared exactly:
+the same code and pinned kernels (on the executor ``SCALING_DEBATE_EXECUTOR`` names, the local
+process pool by default), and every number that training produced is compared exactly:
 parameter and token counts, FLOPs, and every evaluation point's losses and learning rate, plus
 the final metrics. Timing fields (``wall_seconds``, ``elapsed_seconds``), the creation date and
 the environment describe the machine, not the run, and are left out.
@@ -18,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from scaling_debate import _checks
+from scaling_debate.training.executors import sweep_executor
 from scaling_debate.training.store import RunResult, RunStore
-from scaling_debate.training.sweep import local_executor, run_all
+from scaling_debate.training.sweep import run_all
 
 # describe the machine and the moment, not the run
 _NOT_COMPARED = {"wall_seconds", "elapsed_seconds", "created", "environment"}
@@ -106,7 +108,7 @@ def verify_store(
     stored = cheapest_results(store, count)
     with tempfile.TemporaryDirectory() as scratch:
         target = RunStore(keep if keep is not None else scratch)
-        with local_executor() as pool:
+        with sweep_executor() as pool:
             run_all([r.spec for r in stored], executor=pool, store=target, allow_training=True)
         differences = [
             difference
