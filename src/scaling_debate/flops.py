@@ -72,8 +72,19 @@ class FlopsBreakdown:
 
     @property
     def training_per_token(self) -> float:
-        """Forward plus backward FLOPs per token trained on."""
+        """Forward plus backward FLOPs per token trained on (Appendix F as printed)."""
         return _TRAINING_TO_FORWARD * self.forward / self.context
+
+    @property
+    def executed_training_per_token(self) -> float:
+        """Training FLOPs per token a model actually executes: Appendix F without the embedding.
+
+        The embedding is a table lookup (a gather forward, a scatter-add backward), not the
+        one-hot matrix product Appendix F charges; the logits are a real matrix product and stay.
+        Porian et al. (2024) count compute this way; nanoGPT's `scaling_laws.ipynb` finds that
+        Chinchilla's Table A4 is reproduced only without the embedding term.
+        """
+        return _TRAINING_TO_FORWARD * (self.forward - self.embeddings) / self.context
 
     def components(self) -> dict[str, int]:
         """Each term by name, in the order of Appendix F (for tables and bar charts)."""

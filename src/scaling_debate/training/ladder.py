@@ -7,6 +7,7 @@ its role in the design. Vocabulary and context come from the dataset registry, n
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,25 +28,30 @@ class ModelShape:
     lr: float
 
 
-def shape_for_width(d_model: int, base_lr: float = 3e-3) -> ModelShape:
+def shape_for_width(d_model: int, base_lr: float = 3e-3, min_layers: int = 1) -> ModelShape:
     """The book's ladder: depth grows with width (about 32 channels per layer), heads of 16.
 
     Kaplan et al. (2020) found loss depends on shape only weakly at fixed parameter count, so one
     fixed aspect ratio is enough. The learning rate shrinks as 1/sqrt(width) above 64 channels,
-    which keeps the wider models of the ladder stable with one base rate.
+    which keeps the wider models of the ladder stable with one base rate. ``min_layers`` sets a
+    floor on depth: Kaplan et al. (Fig. 6) leave one-layer models out of their trends.
     """
-    if not isinstance(d_model, int) or d_model < 16 or d_model % 8:
-        raise ValueError(f"d_model={d_model!r}: the ladder needs a multiple of 8, at least 16")
+    if not isinstance(d_model, int) or d_model < 8 or d_model % 4:
+        raise ValueError(f"d_model={d_model!r}: the ladder needs a multiple of 4, at least 8")
+    _checks.positive_int("min_layers", min_layers)
     n_heads = max(1, d_model // 16)
     while d_model % n_heads:
         n_heads -= 1
     lr = base_lr * min(1.0, (64 / d_model) ** 0.5)
-    return ModelShape(d_model, max(1, round(d_model / 32)), n_heads, lr)
+    return ModelShape(d_model, max(min_layers, round(d_model / 32)), n_heads, lr)
 
 
-def ladder_spec(data: str, d_model: int, tokens: int, **fields: Any) -> RunSpec:
-    """A spec for the ladder model of width ``d_model`` (depth, heads, lr from the ladder)."""
-    shape = shape_for_width(d_model)
+def ladder_spec(
+    data: str, d_model: int, tokens: int, min_layers: int = 1, **fields: Any
+) -> RunSpec:
+    """A spec for the ladder model of width ``d_model`` (depth, heads, lr from the ladder;
+    ``fields`` override them, e.g. a learning rate chosen by a sweep)."""
+    shape = shape_for_width(d_model, min_layers=min_layers)
     values = {
         "n_layers": shape.n_layers,
         "n_heads": shape.n_heads,
@@ -56,18 +62,41 @@ def ladder_spec(data: str, d_model: int, tokens: int, **fields: Any) -> RunSpec:
     return RunSpec(data=data, d_model=d_model, tokens=int(tokens), **values)
 
 
-def tokens_for_budget(
-    budget_flops: float, d_model: int, data: str, context: int | None = None
-) -> int:
-    """Training tokens that spend ``budget_flops`` (Chinchilla's exact count) on a ladder model
-    of width ``d_model`` on dataset ``data`` (its vocabulary and, by default, its context)."""
-    _checks.positive_number("compute budget (FLOPs)", budget_flops)
-    vocab_size = data_vocab_size(data)
+COST_COUNTS = ("exact", "executed")
+
+
+def flops_per_token(
+    d_model: int, data: str, context: int | None = None, min_layers: int = 1, cost: str = "exact"
+) -> float:
+    """Training FLOPs per token of the ladder model of width ``d_model`` on ``data``.
+
+    ``cost="exact"`` is Hoffmann et al.'s Appendix F as printed (it charges the embedding as a
+    matrix product); ``"executed"`` leaves out the embedding lookup, which no model computes as
+    a product, and keeps the logits.
+    """
+    _checks.one_of("cost", cost, COST_COUNTS)
     context = default_context(data) if context is None else context
-    shape = shape_for_width(d_model)
-    per_token = flops.training_flops_exact(
-        vocab_size, context, d_model, shape.n_layers, shape.n_heads, tokens=1
+    shape = shape_for_width(d_model, min_layers=min_layers)
+    breakdown = flops.flops_breakdown(
+        data_vocab_size(data), context, d_model, shape.n_layers, shape.n_heads
     )
+    if cost == "exact":
+        return breakdown.training_per_token
+    return breakdown.executed_training_per_token
+
+
+def tokens_for_budget(
+    budget_flops: float,
+    d_model: int,
+    data: str,
+    context: int | None = None,
+    min_layers: int = 1,
+    cost: str = "exact",
+) -> int:
+    """Training tokens that spend ``budget_flops`` on a ladder model of width ``d_model`` on
+    dataset ``data`` (its vocabulary and, by default, its context), counted by ``cost``."""
+    _checks.positive_number("compute budget (FLOPs)", budget_flops)
+    per_token = flops_per_token(d_model, data, context, min_layers, cost)
     return max(1, round(budget_flops / per_token))
 
 
@@ -76,22 +105,29 @@ def isoflop_specs(
     widths_by_budget: Mapping[float, Sequence[int]],
     seed: int = 0,
     sweep: str = "isoflop",
+    min_layers: int = 1,
+    cost: str = "exact",
+    lr_by_width: Mapping[int, float] | None = None,
     **fields: Any,
 ) -> list[RunSpec]:
     """One run per (budget, width), each with a cosine schedule matched to its own length.
 
-    Each spec is labelled with ``sweep`` and its nominal ``budget`` (outside the hash).
+    Budgets are counted by ``cost`` (see `flops_per_token`); ``lr_by_width`` replaces the
+    ladder's learning rate for the widths it names (a rate chosen by a recorded sweep). Each
+    spec is labelled with ``sweep`` and its nominal ``budget`` (outside the hash).
     """
     if not widths_by_budget:
         raise ValueError(f"widths_by_budget={widths_by_budget!r}: must name at least one budget")
     context = fields.get("context")
-    return [
-        ladder_spec(
-            data, width, tokens_for_budget(budget, width, data, context), seed=seed, **fields
-        ).labeled(sweep=sweep, budget=float(budget))
-        for budget, widths in widths_by_budget.items()
-        for width in widths
-    ]
+    lr_by_width = lr_by_width or {}
+    specs = []
+    for budget, widths in widths_by_budget.items():
+        for width in widths:
+            tokens = tokens_for_budget(budget, width, data, context, min_layers, cost)
+            extra = {"lr": lr_by_width[width]} if width in lr_by_width else {}
+            spec = ladder_spec(data, width, tokens, min_layers, seed=seed, **fields, **extra)
+            specs.append(spec.labeled(sweep=sweep, budget=float(budget)))
+    return specs
 
 
 def fixed_token_specs(
@@ -158,3 +194,75 @@ def addition_ladder(
         for width in widths
         for seed in seeds
     ]
+
+
+def addition_lr_sweep(
+    digits: int,
+    widths: Sequence[int],
+    steps: int,
+    seeds: Sequence[int],
+    lrs: Sequence[float],
+    batch_size: int = 64,
+    eval_tokens: int = 8192,
+    n_evals: int = 8,
+) -> list[RunSpec]:
+    """`addition_ladder`'s runs at each peak learning rate of ``lrs``: a per-width LR sweep.
+
+    Every run keeps the ladder's shape and schedule and replaces only the peak learning rate,
+    so the rate the ladder itself gives a width is the same run (same hash) as the ladder's.
+    Each spec is labelled ``sweep="addition-lr"`` and ``peak_lr`` (outside the hash).
+    """
+    if not lrs:
+        raise ValueError(f"lrs={lrs!r}: must name at least one learning rate")
+    for lr in lrs:
+        _checks.positive_number("learning rate", lr)
+    return [
+        dataclasses.replace(spec, lr=float(lr)).labeled(sweep="addition-lr", peak_lr=float(lr))
+        for lr in lrs
+        for spec in addition_ladder(digits, widths, steps, seeds, batch_size, eval_tokens, n_evals)
+    ]
+
+
+def addition_steps_for_budget(
+    digits: int, d_model: int, budget_flops: float, batch_size: int = 64
+) -> int:
+    """Optimizer steps that spend ``budget_flops`` (Chinchilla's exact count) on the ladder model
+    of width ``d_model`` in `addition_ladder`'s setup (one problem per row of the batch)."""
+    _checks.positive_int("batch_size", batch_size)
+    data = f"addition-{digits}"
+    context = default_context(data)
+    tokens = tokens_for_budget(budget_flops, d_model, data, context)
+    return max(1, round(tokens / (batch_size * context)))
+
+
+def addition_compute_ladder(
+    digits: int,
+    widths: Sequence[int],
+    budget_flops: float,
+    seeds: Sequence[int],
+    lr_by_width: Mapping[int, float] | None = None,
+    batch_size: int = 64,
+    eval_tokens: int = 8192,
+    n_evals: int = 8,
+) -> list[RunSpec]:
+    """`addition_ladder` at equal training compute: every width spends ``budget_flops``.
+
+    A width's number of steps is `addition_steps_for_budget` (so steps fall as 1/FLOPs per
+    token: smaller models train longer); ``lr_by_width`` replaces the ladder's peak learning
+    rate for the widths it names (a rate chosen by `addition_lr_sweep`). Each spec is labelled
+    ``sweep="addition-equal-compute"`` and its nominal ``budget`` (outside the hash).
+    """
+    _checks.positive_number("compute budget (FLOPs)", budget_flops)
+    if not widths or not seeds:
+        raise ValueError(f"widths={widths!r}, seeds={seeds!r}: must each name at least one value")
+    lr_by_width = lr_by_width or {}
+    specs = []
+    for width in widths:
+        steps = addition_steps_for_budget(digits, width, budget_flops, batch_size)
+        for spec in addition_ladder(
+            digits, [width], steps, seeds, batch_size, eval_tokens, n_evals
+        ):
+            if width in lr_by_width:
+                spec = dataclasses.replace(spec, lr=float(lr_by_width[width]))
+            specs.append(spec.labeled(sweep="addition-equal-compute", budget=float(budget_flops)))
+    return specs
