@@ -72,10 +72,14 @@ def training_disabled() -> bool:
 
 
 def train_spec(spec: RunSpec) -> RunResult:
-    """The default trainer (top level, so process-based executors can pickle it)."""
+    """The default trainer (top level, so process-based executors can pickle it).
+
+    A sweep reports runs done (`training.progress`), not each run's steps: step bars from
+    parallel workers would overwrite one another and the sweep's line on a shared terminal.
+    """
     from scaling_debate.training.trainer import train
 
-    return train(spec)
+    return train(spec, progress=False)
 
 
 def _plan_units(missing: list[RunSpec], trainer: Trainer) -> list[list[RunSpec]]:
