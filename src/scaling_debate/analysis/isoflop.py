@@ -38,8 +38,8 @@ class SliceMinimum:
 def slice_minimum(n_params: Sequence[float], loss: Sequence[float]) -> SliceMinimum:
     """Vertex of a parabola in ``log N`` through ``(N, loss)`` (one mean loss per size).
 
-    A slice whose parabola opens downwards has no minimum: the best sampled size is returned
-    and marked as not interior.
+    A slice whose parabola opens downwards, or whose vertex lies outside the sizes sampled, has
+    no measured minimum: the best sampled size is returned and marked as not interior.
     """
     n = _checks.finite_array("n_params", n_params, positive=True, min_size=3)
     y = _checks.finite_array("loss", loss, min_size=3)
@@ -47,12 +47,11 @@ def slice_minimum(n_params: Sequence[float], loss: Sequence[float]) -> SliceMini
         raise ValueError(f"{len(n)} sizes but {len(y)} losses")
     log_n = np.log(n)
     c2, c1, c0 = np.polyfit(log_n, y, 2)
-    if c2 <= 0:
+    vertex = -c1 / (2 * c2) if c2 > 0 else math.nan
+    if not log_n.min() < vertex < log_n.max():
         best = int(np.argmin(y))
         return SliceMinimum(float(n[best]), float(y[best]), False, float(c2))
-    vertex = -c1 / (2 * c2)
-    inside = bool(log_n.min() < vertex < log_n.max())
-    return SliceMinimum(float(np.exp(vertex)), float(c0 - c1**2 / (4 * c2)), inside, float(c2))
+    return SliceMinimum(float(np.exp(vertex)), float(c0 - c1**2 / (4 * c2)), True, float(c2))
 
 
 def _mean_by_size(rows: pd.DataFrame, n_col: str, loss: str) -> pd.DataFrame:
