@@ -26,4 +26,6 @@ def test_interval_relation_names_each_reference():
     from scaling_debate.book.prose import interval_relation
 
     words = interval_relation(0.6, 0.8, {"0.50": 0.5, "0.73": 0.73, "1.0": 1.0})
-    assert words == "lies above 0.50; includes 0.73; lies below 1.0"
+    assert words == "lies above 0.50, includes 0.73 and lies below 1.0"
+    both = interval_relation(0.98, 1.2, {"Chinchilla's 0.50": 0.5, "Kaplan's 0.73": 0.73})
+    assert both == "lies above Chinchilla's 0.50 and Kaplan's 0.73"
