@@ -27,6 +27,11 @@ OUR_TABLES = {
     "allocation_exponents",
     "kaplan_constants",
     "flagship_models",
+    "muennighoff2023_fit",
+    "llama_pretraining_data",
+    "massivetext_chinchilla",
+    "gpt3_training_data",
+    "orhan_claims",
 }
 
 
@@ -293,3 +298,41 @@ def test_negative_compute_is_rejected():
 def test_conversions_are_re_exported_by_published():
     assert published.PF_DAY_FLOPS == PF_DAY_FLOPS
     assert published.nats_to_bits is nats_to_bits
+
+
+def test_pretraining_mixtures_add_up():
+    llama = published.load("llama_pretraining_data")
+    assert llama["sampling_proportion_pct"].sum() == pytest.approx(100.0)
+    chinchilla = published.load("massivetext_chinchilla")
+    assert chinchilla["sampling_proportion_pct"].sum() == pytest.approx(100.0)
+    assert chinchilla["gopher_sampling_proportion_pct"].sum() == pytest.approx(100.0)
+    gpt3 = published.load("gpt3_training_data")
+    assert gpt3["weight_pct"].sum() == pytest.approx(101.0)  # printed weights, rounded
+
+
+def test_massivetext_size_implied_by_chinchillas_epochs_matches_gophers_total():
+    """Share x 1.4T / epochs per subset gives MassiveText's size: about 2.35T tokens, the total
+    of Rae et al. (2021)'s Table 2 (506 + 560 + 182 + 676 + 422 + 4 billion)."""
+    table = published.load("massivetext_chinchilla")
+    size = (table["sampling_proportion_pct"] / 100 * 1.4e12 / table["epochs_dimensionless"]).sum()
+    assert size == pytest.approx(2.35e12, rel=0.01)
+
+
+def test_gpt3_printed_epochs_follow_weights_except_the_two_noted_rows():
+    table = published.load("gpt3_training_data").set_index("subset")
+    implied = table["weight_pct"] / 100 * 300e9 / table["dataset_tokens"]
+    off = (implied / table["epochs_at_300b_dimensionless"] - 1).abs() > 0.1
+    assert set(table.index[off]) == {"WebText2", "Wikipedia"}
+    assert table.loc[off, "note"].str.contains("kept as printed").all()
+
+
+def test_muennighoff_constants_are_the_exponentials_of_the_printed_logs():
+    assert published.constant("muennighoff2023_fit", "A") == pytest.approx(math.exp(6.255414))
+    assert published.constant("muennighoff2023_fit", "B") == pytest.approx(math.exp(7.3049974))
+    assert published.constant("muennighoff2023_fit", "E") == pytest.approx(math.exp(0.6254804))
+
+
+def test_epoch_row_is_one_estimator_and_its_exponent_follows():
+    epoch = published.load("chinchilla_fits").query("fit == 'epoch'").set_index("quantity")["value"]
+    assert epoch["E"] == pytest.approx(1.81686)  # cell 25's maximum-likelihood fit, not cell 18's
+    assert epoch["a"] == pytest.approx(epoch["beta"] / (epoch["alpha"] + epoch["beta"]), abs=1e-5)
