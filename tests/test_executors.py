@@ -8,6 +8,7 @@ import io
 import json
 import os
 import threading
+import time
 from functools import partial
 from pathlib import Path
 
@@ -175,6 +176,30 @@ def test_killed_worker_loses_only_its_run_which_is_retried(tmp_path):
     assert all(len(attempts[seed]) == 1 for seed in (0, 2, 3)), "the other runs trained once"
     assert sorted(frame["val_loss"]) == [1.0, 2.0, 3.0, 4.0]
     assert sorted(p.stem for p in store.directory.glob("*.json")) == sorted(s.key() for s in specs)
+
+
+def _first_fails_others_take_a_second(markers: Path, spec: RunSpec) -> RunResult:
+    (markers / f"attempt-{spec.seed}").touch()
+    if spec.seed == 0:
+        raise ValueError("this run's data is broken")
+    time.sleep(1.0)
+    return fake_result(spec)
+
+
+def test_a_failed_run_cancels_the_runs_not_yet_started(tmp_path):
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    specs = [with_seed(SPEC, seed) for seed in range(8)]
+    trainer = partial(_first_fails_others_take_a_second, markers)
+    started = time.monotonic()
+    with (
+        pytest.raises(ValueError, match="data is broken"),
+        sweep_executor("local", workers=1) as executor,
+    ):
+        run_all(specs, executor=executor, store=RunStore(tmp_path / "store"), trainer=trainer)
+    attempted = len(list(markers.iterdir()))
+    assert attempted < len(specs), "the error surfaced before the whole sweep had trained"
+    assert time.monotonic() - started < len(specs) - 1
 
 
 def test_dask_executor_starts_nothing_until_a_run_is_submitted():

@@ -84,18 +84,20 @@ def sweep_executor(choice: str | None = None, workers: int | None = None) -> Ite
     ``choice`` is ``local``, ``dask`` or a scheduler address; by default the one named by
     ``SCALING_DEBATE_EXECUTOR``, else ``local``. ``workers`` is the number of worker processes
     of ``local`` and ``dask`` (one per core by default). Nothing starts before the first run is
-    submitted, so a sweep whose runs are all stored costs no cluster.
+    submitted, so a sweep whose runs are all stored costs no cluster. When the block raises (a
+    run failed, Ctrl-C), runs not yet started are cancelled rather than trained first.
     """
     choice = executor_choice() if choice is None else check_executor(choice)
     if choice == "local":
-        with local_executor(workers) as pool:
-            yield pool
-        return
-    executor = DaskExecutor(None if choice == "dask" else choice, workers)
+        executor = local_executor(workers)
+    else:
+        executor = DaskExecutor(None if choice == "dask" else choice, workers)
     try:
         yield executor
-    finally:
-        executor.shutdown()
+    except BaseException:
+        executor.shutdown(wait=False, cancel_futures=True)
+        raise
+    executor.shutdown()
 
 
 class DaskExecutor(Executor):
