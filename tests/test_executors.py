@@ -75,10 +75,11 @@ def test_executor_comes_from_the_environment(monkeypatch):
         pytest.fail("no executor may start for a bad value")
 
 
-@pytest.mark.parametrize("command", ["execute", "build"])
-def test_command_line_refuses_a_bad_executor_before_executing(command, capsys):
-    args = [command, "methods"] if command == "execute" else [command]
-    assert main([*args, "--profile", "ci", "--executor", "spark"]) == 1
+@pytest.mark.parametrize(
+    "args", [["execute", "methods", "--profile", "ci"], ["build", "--profile", "ci"], ["verify"]]
+)
+def test_command_line_refuses_a_bad_executor_before_executing(args, capsys):
+    assert main([*args, "--executor", "spark"]) == 1
     assert "executor 'spark' is not one of local, dask" in capsys.readouterr().err
 
 

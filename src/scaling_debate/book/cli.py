@@ -54,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("--runs", type=int, default=3, help="how many runs (default 3)")
     verify.add_argument("--keep", type=Path, help="keep the retrained records in this folder")
+    _add_executor(verify)
     student = commands.add_parser(
         "student-edition", help="write the chapters with every exercise and no solution"
     )
@@ -64,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "verify":
-        return _verify(args.runs, args.keep)
+        return _verify(args.runs, args.keep, args.executor)
     if args.command == "student-edition":
         return _student_edition(args.out)
     try:
@@ -92,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _verify(count: int, keep: Path | None) -> int:
+def _verify(count: int, keep: Path | None, executor: str) -> int:
     from scaling_debate.training.verify import verify_store
 
     try:
-        report = verify_store(count, keep=keep)
+        report = verify_store(count, keep=keep, executor=check_executor(executor))
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

@@ -1,11 +1,11 @@
 """``python -m scaling_debate verify``: retrain stored runs and compare them bit for bit.
 
 The cheapest K runs of the store (by executed FLOPs) are retrained into a temporary store with
-the same code and pinned kernels (on the executor ``SCALING_DEBATE_EXECUTOR`` names, the local
-process pool by default), and every number that training produced is compared exactly:
-parameter and token counts, FLOPs, and every evaluation point's losses and learning rate, plus
-the final metrics. Timing fields (``wall_seconds``, ``elapsed_seconds``), the creation date and
-the environment describe the machine, not the run, and are left out.
+the same code and pinned kernels (on the local process pool, or on Dask with ``--executor``),
+and every number that training produced is compared exactly: parameter and token counts, FLOPs,
+and every evaluation point's losses and learning rate, plus the final metrics. Timing fields
+(``wall_seconds``, ``elapsed_seconds``), the creation date and the environment describe the
+machine, not the run, and are left out.
 """
 
 from __future__ import annotations
@@ -98,17 +98,22 @@ def cheapest_results(store: RunStore, count: int) -> list[RunResult]:
 
 
 def verify_store(
-    count: int = 3, store: RunStore | None = None, keep: Path | None = None
+    count: int = 3,
+    store: RunStore | None = None,
+    keep: Path | None = None,
+    executor: str | None = None,
 ) -> VerifyReport:
     """Retrain the ``count`` cheapest stored runs into a scratch store and compare them.
 
     ``keep`` names a folder to keep the retrained records in (otherwise they are discarded).
+    ``executor`` (``local``, ``dask`` or a Dask scheduler address; by default the one
+    ``SCALING_DEBATE_EXECUTOR`` names, else ``local``) is where they retrain.
     """
     store = store or RunStore()
     stored = cheapest_results(store, count)
     with tempfile.TemporaryDirectory() as scratch:
         target = RunStore(keep if keep is not None else scratch)
-        with sweep_executor() as pool:
+        with sweep_executor(executor) as pool:
             run_all([r.spec for r in stored], executor=pool, store=target, allow_training=True)
         differences = [
             difference
