@@ -10,15 +10,15 @@ from scipy import optimize, stats
 from scaling_debate.analysis import forms
 from scaling_debate.analysis.forms import (
     FORMS,
+    binomial_sigma,
     compare_forms,
     fit_form,
     form_recovery_rate,
+    form_separation,
     recovery_table,
 )
 
-# One noise seed for the whole module. On linear data AIC lets a larger form that contains the
-# line (quadratic, cubic, power with b = 1) win about a third of the time; that rate is what
-# test_recovery_rate_* and the chapter's simulation measure, so here one fixed draw suffices.
+# One noise seed for the known-form checks; the recovery tests below use many seeded sets.
 SEED = 1
 
 # (x, true parameters, noise sd, relative tolerance on each parameter). Sizes of 1e8..1e11
@@ -47,7 +47,9 @@ def test_true_form_ranks_first_and_its_parameters_are_recovered(name):
     x, params, noise_sd, tolerance = KNOWN_FORMS[name]
     table = compare_forms(x, noisy(name, x, params, noise_sd))
     assert table["form"].iloc[0] == name
-    assert table["aic"].is_monotonic_increasing
+    # the selected form is within the tie margin of the best AICc, and the rest follow by AICc
+    assert table["delta_aicc"].iloc[0] <= forms.DEFAULT_TIE_MARGIN
+    assert table["aicc"].iloc[1:].is_monotonic_increasing
     assert table["converged"].all()
     fitted = table["params"].iloc[0]
     assert fitted.keys() == params.keys()
@@ -102,7 +104,7 @@ def test_known_sigma_weights_the_fit_and_the_likelihood():
 
 def test_too_many_parameters_are_reported_not_raised():
     x = np.geomspace(1, 100, 4)
-    table = compare_forms(x, np.log(x) + np.array([0.0, 0.1, -0.1, 0.0]))
+    table = compare_forms(x, np.log(x) + np.array([0.0, 0.1, -0.1, 0.0]), sort_by="aic")
     unfitted = table[table["n_params"] == 4]
     assert set(unfitted["form"]) == {"cubic", "logistic"}
     assert not unfitted["converged"].any()
@@ -227,13 +229,16 @@ def test_recovery_table_is_tidy_with_wilson_intervals():
         n_trials=10,
         forms=["linear", "quadratic", "logarithmic"],
     )
-    assert list(table.columns[:6]) == [
+    assert list(table.columns) == [
         "n_points",
         "noise_sd",
+        "n_problems",
         "true_form",
+        "criterion",
         "rate",
         "rate_lo",
         "rate_hi",
+        "n_trials",
     ]
     assert list(table["n_points"]) == [5, 6]
     # Without noise every trial is y = x and the line wins: 10 of 10. Wilson's lower end for
@@ -254,3 +259,130 @@ def test_recovery_settings_are_validated():
         )
     with pytest.raises(ValueError, match="x_range"):
         form_recovery_rate("linear", {"a": 0.0, "b": 1.0}, 5, 0.1, (10.0, 1.0), 3, seed=0)
+
+
+# ----------------------------------------------------------------------------- selection rule
+
+
+def test_aicc_undefined_is_reported_and_ranked_last():
+    # Five points, noise unknown: k = parameters + 1, and AICc needs n > k + 1, so only the
+    # two-parameter forms have one; the others are fitted but ranked last, saying why.
+    x = np.geomspace(1, 100, 5)
+    table = compare_forms(x, np.log(x) + np.array([0.0, 0.1, -0.1, 0.0, 0.05]))
+    undefined = table[table["aicc"].isna()]
+    assert set(undefined["form"]) == {"quadratic", "cubic", "exponential", "power", "logistic"}
+    assert undefined["converged"].all()
+    assert undefined["message"].str.contains("AICc undefined").all()
+    assert list(table["form"].iloc[:2]) == ["logarithmic", "linear"]
+
+
+def test_near_ties_go_to_the_form_with_fewer_parameters():
+    # A line with a little noise: the quadratic fits slightly better (lower RSS) but is within
+    # two AICc units, so the line is selected; without the margin the order is AICc's alone.
+    x = np.geomspace(1, 1e3, 10)
+    rng = np.random.default_rng(10)  # a draw on which the quadratic's AICc is the lower one
+    y = 0.5 + 0.002 * x + rng.normal(0, 0.05, x.size)
+    by_rule = compare_forms(x, y, forms=["linear", "quadratic"], cv=False)
+    by_value = compare_forms(x, y, forms=["linear", "quadratic"], cv=False, tie_margin=0)
+    aicc = by_value.set_index("form")["aicc"]
+    assert 0 < aicc["linear"] - aicc["quadratic"] < forms.DEFAULT_TIE_MARGIN
+    assert list(by_value["form"]) == ["quadratic", "linear"]
+    assert list(by_rule["form"]) == ["linear", "quadratic"]
+    with pytest.raises(ValueError, match="tie_margin"):
+        compare_forms(x, y, tie_margin=-1)
+
+
+def test_binomial_sigma_floors_zero_and_full_counts_at_the_wilson_bound():
+    z2 = stats.norm.ppf(0.975) ** 2
+    floor = z2 / (2000 + z2)
+    sigma = binomial_sigma([0.0, 0.5, 1.0], 2000)
+    expected = math.sqrt(floor * (1 - floor) / 2000)
+    assert sigma == pytest.approx([expected, math.sqrt(0.25 / 2000), expected])
+    with pytest.raises(ValueError, match="fractions"):
+        binomial_sigma([1.2], 10)
+    with pytest.raises(ValueError, match="n_problems"):
+        binomial_sigma([0.5], 0)
+
+
+def test_n_problems_weights_by_the_binomial_variance():
+    x = np.geomspace(1e8, 1e11, 8)
+    y = np.linspace(0.0, 0.9, 8)
+    weighted = compare_forms(x, y, forms=["linear"], n_problems=500, cv=False)
+    explicit = compare_forms(x, y, forms=["linear"], sigma=binomial_sigma(y, 500), cv=False)
+    assert weighted["aicc"].iloc[0] == pytest.approx(explicit["aicc"].iloc[0])
+    with pytest.raises(ValueError, match="not both"):
+        compare_forms(x, y, sigma=0.1, n_problems=500)
+
+
+# ------------------------------------------------------- recovery as model sizes are sampled
+
+# Eight log-spaced sizes over GPT-3's range, accuracies on 2,000 problems each (Table H.1's).
+GPT3_LIKE = np.geomspace(1.25e8, 1.75e11, 8)
+PROBLEMS = 2000
+SCALE = GPT3_LIKE[-1]
+# Parameter sets of every form whose noise-free accuracies stay in [0, 1] and whose curve no
+# rival of no more parameters draws through these sizes (separation below); two per form.
+SEPARABLE = {
+    "linear": [{"a": 0.02, "b": 0.9 / SCALE}, {"a": 0.3, "b": 0.5 / SCALE}],
+    "logarithmic": [
+        {"a": 0.05 - 0.12 * math.log(1.25e8), "b": 0.12},
+        {"a": 0.3 - 0.07 * math.log(1.25e8), "b": 0.07},
+    ],
+    "quadratic": [
+        {"a": 0.05, "b": 2.2 / SCALE, "c": -1.3 / SCALE**2},
+        {"a": 0.05, "b": 3.0 / SCALE, "c": -2.2 / SCALE**2},
+    ],
+    "cubic": [
+        {"a": 0.05, "b": 4.0 / SCALE, "c": -6.0 / SCALE**2, "d": 2.9 / SCALE**3},
+        {"a": 0.05, "b": 5.0 / SCALE, "c": -8.0 / SCALE**2, "d": 3.9 / SCALE**3},
+    ],
+    "exponential": [
+        {"a": 0.9, "b": -0.88, "c": -30 / SCALE},
+        {"a": 0.95, "b": -0.9, "c": -10 / SCALE},
+    ],
+    "power": [
+        {"a": 0.9 / SCALE**0.3, "b": 0.3, "c": 0.02},
+        {"a": 0.85 / SCALE**0.6, "b": 0.6, "c": 0.05},
+    ],
+    "logistic": [
+        {"lo": 0.02, "hi": 0.95, "m": math.log(5e9), "w": 0.6},
+        {"lo": 0.05, "hi": 0.8, "m": math.log(1.5e9), "w": 1.0},
+    ],
+}
+SETS_PER_CASE = 60
+REQUIRED_RATE = 0.9  # the true form must be selected on at least 90% of the seeded sets
+
+
+@pytest.mark.parametrize("name", sorted(SEPARABLE))
+def test_true_form_is_selected_on_binomial_accuracies_at_model_sizes(name):
+    form = FORMS[name]
+    rng = np.random.default_rng(2024)
+    wins = trials = 0
+    for params in SEPARABLE[name]:
+        truth = form.model(GPT3_LIKE, *(params[key] for key in form.param_names))
+        assert np.all((truth >= 0) & (truth <= 1))
+        # separable: the closest rival misses the truth by at least 5 binomial sigmas in all
+        assert form_separation(name, GPT3_LIKE, truth, binomial_sigma(truth, PROBLEMS)) > 5
+        for _ in range(SETS_PER_CASE):
+            accuracy = rng.binomial(PROBLEMS, truth) / PROBLEMS
+            table = compare_forms(GPT3_LIKE, accuracy, n_problems=PROBLEMS, cv=False)
+            assert table["aicc"].notna().all()  # no silent NaN ranks at eight sizes
+            wins += table["form"].iloc[0] == name
+            trials += 1
+    assert wins / trials >= REQUIRED_RATE
+
+
+def test_an_inseparable_truth_has_zero_separation():
+    # A pure quadratic at these sizes is drawn just as well by a power law with exponent two.
+    truth = FORMS["quadratic"].model(GPT3_LIKE, 0.05, 0.0, 0.9 / SCALE**2)
+    assert form_separation("quadratic", GPT3_LIKE, truth, binomial_sigma(truth, PROBLEMS)) < 1
+
+
+def test_binomial_recovery_rate_uses_counts_of_problems():
+    params = {"lo": 0.02, "hi": 0.95, "m": math.log(5e9), "w": 0.6}
+    common = {"x_range": (1.25e8, 1.75e11), "n_trials": 30, "seed": 0}
+    many = form_recovery_rate("logistic", params, 8, 0.0, n_problems=2000, **common)
+    few = form_recovery_rate("logistic", params, 8, 0.0, n_problems=20, **common)
+    assert many >= 0.9 > few
+    with pytest.raises(ValueError, match=r"accuracy in \[0, 1\]"):
+        form_recovery_rate("linear", {"a": 0.0, "b": 2.0}, 5, 0.0, (1.0, 10.0), 3, 0, n_problems=9)

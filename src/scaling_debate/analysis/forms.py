@@ -36,6 +36,15 @@ Conventions used throughout:
   nonlinear parameter, trust-region least squares for two). No fit hangs on one fragile
   starting guess.
 * Fits that fail (too few points, no convergence, overflow) are reported, never raised.
+
+**Which form wins.** :func:`compare_forms` ranks by the small-sample criterion AICc by default
+(Burnham & Anderson recommend it whenever n/k < 40; with eight model sizes and up to five
+parameters n/k is below 2) and applies one rule to near-ties: among the forms whose criterion lies
+within ``tie_margin`` (2 units by default, Burnham & Anderson's "substantial support") of the
+best, the one with the fewest parameters wins, so a form that merely contains the winner (a
+quadratic with a tiny curvature, a power law with exponent near one) does not beat it by noise.
+Accuracies measured on ``n_problems`` test problems are weighted by their binomial variance
+(:func:`binomial_sigma`, floored so that 0/n and n/n still carry an uncertainty).
 """
 
 import math
@@ -51,28 +60,33 @@ from scaling_debate.analysis.uncertainty import wilson_interval
 
 __all__ = [
     "CRITERIA",
+    "DEFAULT_TIE_MARGIN",
     "FORMS",
     "Form",
     "FormFit",
     "LinearForm",
     "SeparableForm",
+    "binomial_sigma",
     "compare_forms",
     "fit_form",
     "form_recovery_rate",
+    "form_separation",
     "recovery_table",
 ]
 
 CRITERIA = ("aic", "aicc", "bic", "cv_rmse")
+# Information criteria (not cv_rmse, which is in y units) treat forms within this many units of
+# the best as tied; the tie goes to the fewest parameters.
+DEFAULT_TIE_MARGIN = 2.0
 
 # Residuals smaller than this fraction of max|y| are below what the fits resolve in floating
 # point; flooring the RSS there makes exact fits (y = x without noise) tie, and the tie then
 # goes to the form with fewer parameters instead of to rounding noise.
 _RELATIVE_RESOLUTION = 1e-9
 
-# Only the best grid point is polished: in 480 simulated data sets per nonlinear form (linear,
-# logarithmic and logistic truths, 5-12 points, varied noise) polishing the second best as well
-# lowered the RSS in at most 4 and never by 10%, while doubling the cost of the simulations.
-_POLISHED_STARTS = 1
+# The three best grid points are each polished and the lowest RSS kept: a multi-start guard
+# against a polish that stalls in a shallow valley (bounded steps, so no start can run away).
+_POLISHED_STARTS = 3
 # Starting values offered to readers by Form.initial_guesses.
 _OFFERED_STARTS = 3
 
@@ -522,6 +536,29 @@ def _check_level(level: float) -> None:
         raise ValueError(f"level must lie strictly between 0 and 1; got {level!r}")
 
 
+def binomial_sigma(
+    accuracy: ArrayLike, n_problems: int | ArrayLike, level: float = 0.95
+) -> np.ndarray:
+    """Standard deviation of accuracies measured on ``n_problems`` test problems each.
+
+    ``sqrt(p(1 - p) / n)`` with ``p`` kept at least the upper end of the Wilson interval for 0
+    successes in ``n`` (at ``level``) away from 0 and 1: a model that got no problem right is not
+    known to have accuracy exactly 0, so its point still carries an uncertainty (Schaeffer et
+    al.'s resolution argument) and never receives an infinite weight.
+    """
+    _check_level(level)
+    p = np.asarray(accuracy, dtype=float)
+    n = np.broadcast_to(np.asarray(n_problems, dtype=float), p.shape)
+    if np.any(~np.isfinite(p) | (p < 0) | (p > 1)):
+        raise ValueError(f"accuracy must be fractions in [0, 1]; got {accuracy!r}")
+    if np.any(~np.isfinite(n) | (n < 1) | (n != np.round(n))):
+        raise ValueError(f"n_problems must be whole numbers >= 1; got {n_problems!r}")
+    z2 = special.ndtri(0.5 + level / 2) ** 2
+    floor = z2 / (n + z2)  # Wilson upper bound for 0 successes in n
+    p = np.clip(p, floor, 1 - floor)
+    return np.sqrt(p * (1 - p) / n)
+
+
 # --------------------------------------------------------------------------------------------
 # Fitting one form
 # --------------------------------------------------------------------------------------------
@@ -606,7 +643,9 @@ _COLUMNS = [
     "rss",
     "aic",
     "aicc",
+    "delta_aicc",
     "bic",
+    "delta_bic",
     "cv_rmse",
     "converged",
     "message",
@@ -674,17 +713,37 @@ def _comparison_row(
     }
     if fit.converged:
         row.update(_information_criteria(fit, form.n_params, y, sigma))
+        if math.isnan(row["aicc"]):
+            k = form.n_params + (sigma is None)
+            row["message"] = (
+                f"AICc undefined: {n} points leave no degrees of freedom for its correction "
+                f"(needs more than k + 1 = {k + 1})"
+            )
         if cv:
             row["cv_rmse"] = _loo_rmse(form, x, y, sigma)
+            if math.isnan(row["cv_rmse"]) and not row["message"]:
+                row["message"] = "leave-one-out CV undefined: a refit without one point failed"
     return row
 
 
-def _ranking(rows: Sequence[Mapping[str, object]], criterion: str) -> np.ndarray:
-    """Row order: best criterion first, then fewer parameters, then registry order; NaN last."""
+def _ranking(
+    rows: Sequence[Mapping[str, object]], criterion: str, tie_margin: float = 0.0
+) -> np.ndarray:
+    """Row order under the near-tie rule; forms with a NaN criterion come last.
+
+    Forms whose criterion is within ``tie_margin`` of the best come first, fewest parameters
+    first (then by the criterion); the rest follow by the criterion. Remaining ties go to fewer
+    parameters, then to registry order.
+    """
     values = np.array([row[criterion] for row in rows], dtype=float)
     n_params = np.array([row["n_params"] for row in rows])
     missing = np.isnan(values)
-    return np.lexsort((np.arange(len(rows)), n_params, np.where(missing, np.inf, values), missing))
+    filled = np.where(missing, np.inf, values)
+    best = filled.min() if len(rows) else np.inf
+    tied = ~missing & (filled <= best + tie_margin)
+    return np.lexsort(
+        (np.arange(len(rows)), n_params, filled, np.where(tied, n_params, 0), ~tied, missing)
+    )
 
 
 def _comparison_rows(
@@ -700,14 +759,21 @@ def compare_forms(
     sigma: ArrayLike | None = None,
     *,
     cv: bool = True,
-    sort_by: str = "aic",
+    sort_by: str = "aicc",
+    n_problems: int | ArrayLike | None = None,
+    tie_margin: float = DEFAULT_TIE_MARGIN,
 ) -> pd.DataFrame:
     """Fit each candidate form to (x, y) and rank them, best first.
 
     Columns: ``form``, ``formula``, ``n_params`` (curve parameters), ``rss``, ``aic``,
-    ``delta_aic`` (AIC minus the smallest AIC), ``aicc``, ``bic``, ``cv_rmse``, ``converged``,
-    ``message`` (why a fit failed; empty otherwise) and ``params`` (a dict name -> value in the
-    units of the original x and y).
+    ``delta_aic`` (AIC minus the smallest AIC), ``aicc``, ``delta_aicc``, ``bic``,
+    ``delta_bic``, ``cv_rmse``, ``converged``, ``message`` (why a fit failed or a criterion is
+    undefined; empty otherwise) and ``params`` (a dict name -> value in the units of the
+    original x and y).
+
+    ``n_problems`` says that y are accuracies (fractions) measured on that many test problems
+    (a number or one per point): the fit and the likelihood then use
+    ``sigma = binomial_sigma(y, n_problems)``. It cannot be combined with ``sigma``.
 
     Criteria, from the maximised Gaussian log-likelihood ``log L`` with n points:
 
@@ -723,26 +789,74 @@ def compare_forms(
     turn, the form refitted to the rest and the point predicted; NaN if any refit fails.
     ``cv=False`` skips it (it costs n refits per form).
 
-    Rows are sorted by ``sort_by`` (one of ``CRITERIA``), ties going to fewer parameters;
-    forms that were not fitted or failed have NaN criteria and come last. A form with more
-    parameters than points minus one is reported as not fitted; a failed fit is reported with
-    ``converged=False``; neither raises. ``forms`` is a list of names from ``FORMS`` (all by
-    default); an unknown name raises ValueError. x must be positive.
+    Rows are sorted by ``sort_by`` (one of ``CRITERIA``; AICc by default) under the near-tie
+    rule: the forms within ``tie_margin`` of the best criterion come first, fewest parameters
+    first, so the first row is the selected form; the others follow by the criterion. The
+    margin applies to the information criteria only (``cv_rmse`` is in y units: exact ties
+    only); ``tie_margin=0`` ranks by the criterion alone. Forms that were not fitted, failed, or
+    whose criterion is undefined have NaN there, come last and say why in ``message``. A form
+    with more parameters than points minus one is reported as not fitted; a failed fit is
+    reported with ``converged=False``; neither raises. ``forms`` is a list of names from
+    ``FORMS`` (all by default); an unknown name raises ValueError. x must be positive.
     """
     names = _resolve_form_names(forms)
     _check_criterion(sort_by)
     if sort_by == "cv_rmse" and not cv:
         raise ValueError("sort_by='cv_rmse' needs cv=True")
+    margin = _check_tie_margin(tie_margin, sort_by)
     x_array, y_array, sigma_array = _validate_data(x, y, sigma)
+    if n_problems is not None:
+        if sigma is not None:
+            raise ValueError("give sigma or n_problems, not both")
+        sigma_array = np.broadcast_to(binomial_sigma(y_array, n_problems), y_array.shape).copy()
     rows = _comparison_rows(x_array, y_array, names, sigma_array, cv)
-    table = pd.DataFrame([rows[i] for i in _ranking(rows, sort_by)], columns=_COLUMNS)
+    table = pd.DataFrame([rows[i] for i in _ranking(rows, sort_by, margin)], columns=_COLUMNS)
+    for criterion in ("aicc", "bic"):
+        table[f"delta_{criterion}"] = table[criterion] - table[criterion].min()
     table.insert(table.columns.get_loc("aic") + 1, "delta_aic", table["aic"] - table["aic"].min())
     return table
+
+
+def _check_tie_margin(tie_margin: float, criterion: str) -> float:
+    if not (isinstance(tie_margin, int | float) and math.isfinite(tie_margin) and tie_margin >= 0):
+        raise ValueError(f"tie_margin must be a finite number >= 0; got {tie_margin!r}")
+    return 0.0 if criterion == "cv_rmse" else float(tie_margin)
 
 
 # --------------------------------------------------------------------------------------------
 # Can the true form be recovered? Simulation for the chapter
 # --------------------------------------------------------------------------------------------
+
+
+def form_separation(
+    true_form: str,
+    x: ArrayLike,
+    y_true: ArrayLike,
+    sigma: ArrayLike,
+    forms: Iterable[str] | None = None,
+) -> float:
+    """How far the noise-free curve ``y_true`` is from every rival of no more parameters.
+
+    The smallest weighted chi-square, ``sum(((y_true - rival) / sigma)**2)``, with which a form
+    of ``forms`` other than ``true_form`` and with at most as many parameters fits ``y_true``.
+    It is the expected gain in chi-square of the true form over its closest rival: when it is
+    near zero, a rival draws the same curve through the sampled sizes and no criterion can tell
+    them apart; the true form wins reliably only when it exceeds the criterion's extra penalty
+    for the true form's parameters by several units. Rivals whose fit fails are skipped; with no
+    rival left the separation is infinite.
+    """
+    [true_form] = _resolve_form_names([true_form])
+    names = _resolve_form_names(forms)
+    x_array, y_array, sigma_array = _validate_data(x, y_true, sigma)
+    limit = FORMS[true_form].n_params
+    distances = [
+        fit.chi2
+        for name in names
+        if name != true_form and FORMS[name].n_params <= limit
+        for fit in [_fit(FORMS[name], x_array, y_array, sigma_array)]
+        if fit.converged
+    ]
+    return float(min(distances, default=math.inf))
 
 
 def _simulation_design(
@@ -752,6 +866,7 @@ def _simulation_design(
     noise_sd: float,
     x_range: tuple[float, float],
     n_trials: int,
+    n_problems: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Validate a simulation's settings; return its log-spaced x and the true curve there."""
     [true_form] = _resolve_form_names([true_form])
@@ -767,6 +882,10 @@ def _simulation_design(
         raise ValueError(f"n_trials must be an integer >= 1; got {n_trials!r}")
     if not (math.isfinite(noise_sd) and noise_sd >= 0):
         raise ValueError(f"noise_sd must be finite and >= 0; got {noise_sd!r}")
+    if n_problems is not None and (
+        isinstance(n_problems, bool) or int(n_problems) != n_problems or n_problems < 1
+    ):
+        raise ValueError(f"n_problems must be a positive integer or None; got {n_problems!r}")
     low, high = x_range
     if not (0 < low < high < math.inf):
         raise ValueError(f"x_range must be (low, high) with 0 < low < high; got {x_range!r}")
@@ -774,14 +893,59 @@ def _simulation_design(
     with np.errstate(all="ignore"):
         y_true = form.model(x, *(float(true_params[name]) for name in form.param_names))
     _require_finite("the true curve", y_true)
+    if n_problems is not None and np.any((y_true < 0) | (y_true > 1)):
+        raise ValueError("with n_problems the true curve must be an accuracy in [0, 1]")
     return x, y_true
 
 
-def _winner(x: np.ndarray, y: np.ndarray, names: Sequence[str], criterion: str) -> str | None:
-    """The best-ranked form's name, or None if no form has a finite criterion."""
-    rows = _comparison_rows(x, y, names, None, cv=criterion == "cv_rmse")
-    best = rows[_ranking(rows, criterion)[0]]
-    return str(best["form"]) if math.isfinite(float(best[criterion])) else None
+def _winners(
+    x: np.ndarray,
+    y: np.ndarray,
+    names: Sequence[str],
+    criteria: Sequence[str],
+    sigma: np.ndarray | None,
+    tie_margin: float,
+) -> dict[str, str | None]:
+    """The selected form's name under each criterion, or None where no form has a finite one."""
+    rows = _comparison_rows(x, y, names, sigma, cv="cv_rmse" in criteria)
+    winners: dict[str, str | None] = {}
+    for criterion in criteria:
+        best = rows[_ranking(rows, criterion, _check_tie_margin(tie_margin, criterion))[0]]
+        finite = math.isfinite(float(best[criterion]))
+        winners[criterion] = str(best["form"]) if finite else None
+    return winners
+
+
+def _recovery_wins(
+    true_form: str,
+    true_params: Mapping[str, float],
+    n_points: int,
+    noise_sd: float,
+    x_range: tuple[float, float],
+    n_trials: int,
+    seed: int,
+    names: Sequence[str],
+    criteria: Sequence[str],
+    tie_margin: float,
+    n_problems: int | None,
+) -> dict[str, int]:
+    """How many of ``n_trials`` simulated data sets select ``true_form``, per criterion."""
+    if true_form not in names:
+        raise ValueError(f"true_form {true_form!r} must be among the compared forms {names}")
+    x, y_true = _simulation_design(
+        true_form, true_params, n_points, noise_sd, x_range, n_trials, n_problems
+    )
+    rng = np.random.default_rng(seed)
+    wins = dict.fromkeys(criteria, 0)
+    for _ in range(int(n_trials)):
+        if n_problems is None:
+            y, sigma = y_true + rng.normal(0.0, noise_sd, size=len(x)), None
+        else:
+            y = rng.binomial(n_problems, y_true) / n_problems
+            sigma = binomial_sigma(y, n_problems)
+        for criterion, winner in _winners(x, y, names, criteria, sigma, tie_margin).items():
+            wins[criterion] += winner == true_form
+    return wins
 
 
 def form_recovery_rate(
@@ -793,27 +957,38 @@ def form_recovery_rate(
     n_trials: int,
     seed: int,
     forms: Iterable[str] | None = None,
-    criterion: str = "aic",
+    criterion: str = "aicc",
+    *,
+    tie_margin: float = DEFAULT_TIE_MARGIN,
+    n_problems: int | None = None,
 ) -> float:
-    """Fraction of simulated data sets on which ``true_form`` ranks first among ``forms``.
+    """Fraction of simulated data sets on which ``true_form`` is selected among ``forms``.
 
-    Each trial samples ``n_points`` log-spaced x in ``x_range``, adds Gaussian noise of standard
-    deviation ``noise_sd`` (y units) to the true curve and ranks the forms (all of ``FORMS`` by
-    default) by ``criterion`` (``"aic"``, ``"aicc"``, ``"bic"`` or ``"cv_rmse"``; the last is
-    n times slower). Ties go to fewer parameters, as in :func:`compare_forms`. A true form with
-    more parameters than ``n_points - 1`` is never fitted, so its rate is 0.
+    Each trial samples ``n_points`` log-spaced x in ``x_range`` and draws y around the true
+    curve: Gaussian noise of standard deviation ``noise_sd`` (y units; the noise level is then
+    estimated by each fit), or, with ``n_problems``, an accuracy measured on that many problems
+    (``Binomial(n_problems, y) / n_problems``, weighted by :func:`binomial_sigma`; ``noise_sd``
+    is then unused). The forms (all of ``FORMS`` by default) are ranked as :func:`compare_forms`
+    ranks them, by ``criterion`` (``"aic"``, ``"aicc"``, ``"bic"`` or ``"cv_rmse"``; the last is
+    n times slower) under the near-tie rule with ``tie_margin``. A true form with more
+    parameters than ``n_points - 1`` is never fitted, so its rate is 0.
     """
     _check_criterion(criterion)
     names = _resolve_form_names(forms)
-    if true_form not in names:
-        raise ValueError(f"true_form {true_form!r} must be among the compared forms {names}")
-    x, y_true = _simulation_design(true_form, true_params, n_points, noise_sd, x_range, n_trials)
-    rng = np.random.default_rng(seed)
-    wins = sum(
-        _winner(x, y_true + rng.normal(0.0, noise_sd, size=len(x)), names, criterion) == true_form
-        for _ in range(int(n_trials))
+    wins = _recovery_wins(
+        true_form,
+        true_params,
+        n_points,
+        noise_sd,
+        x_range,
+        n_trials,
+        seed,
+        names,
+        [criterion],
+        tie_margin,
+        n_problems,
     )
-    return wins / int(n_trials)
+    return wins[criterion] / int(n_trials)
 
 
 def recovery_table(
@@ -824,28 +999,47 @@ def recovery_table(
     n_trials: int = 200,
     seed: int = 0,
     forms: Iterable[str] | None = None,
-    criterion: str = "aic",
+    criterion: str | Sequence[str] = "aicc",
     level: float = 0.95,
+    *,
+    tie_margin: float = DEFAULT_TIE_MARGIN,
+    n_problems: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Recovery rates over a grid of sample sizes and noise levels, as a tidy table.
 
-    ``true_forms`` maps a form name to its true parameters. One row per (true form, n_points,
-    noise_sd) with columns ``n_points``, ``noise_sd``, ``true_form``, ``rate``, ``rate_lo``,
-    ``rate_hi`` (Wilson interval at ``level``), ``n_trials`` and ``criterion``. Every cell gets
-    its own random stream spawned from ``seed``, so the table is reproducible cell by cell.
+    ``true_forms`` maps a form name to its true parameters. The noise levels are the Gaussian
+    ``noise_sds`` or, when ``n_problems`` is given, binomial accuracies on each of those numbers
+    of problems (``noise_sds`` is then ignored, and the table's ``noise`` column holds the
+    number of problems). ``criterion`` may name several criteria: each trial's data are ranked
+    under every one, so the criteria are compared on the same data sets. One row per (true
+    form, n_points, noise level, criterion) with columns ``n_points``, ``noise_sd`` (NaN for
+    binomial noise), ``n_problems`` (NaN for Gaussian noise), ``true_form``, ``criterion``,
+    ``rate``, ``rate_lo``, ``rate_hi`` (Wilson interval at ``level``) and ``n_trials``. Every
+    cell gets its own random stream spawned from ``seed``, so the table is reproducible cell by
+    cell.
     """
     _check_level(level)
+    criteria = [criterion] if isinstance(criterion, str) else list(criterion)
+    if not criteria:
+        raise ValueError("criterion must name at least one criterion")
+    for name in criteria:
+        _check_criterion(name)
     names = _resolve_form_names(forms)
+    noise_levels: list[tuple[float, int | None]] = (
+        [(float(sd), None) for sd in noise_sds]
+        if n_problems is None
+        else [(0.0, int(problems)) for problems in n_problems]
+    )
     cells = [
-        (true_form, int(size), float(noise_sd))
+        (true_form, int(size), noise)
         for true_form in true_forms
         for size in n_points
-        for noise_sd in noise_sds
+        for noise in noise_levels
     ]
     cell_seeds = np.random.SeedSequence(seed).spawn(len(cells))
     rows = []
-    for (true_form, size, noise_sd), cell_seed in zip(cells, cell_seeds, strict=True):
-        rate = form_recovery_rate(
+    for (true_form, size, (noise_sd, problems)), cell_seed in zip(cells, cell_seeds, strict=True):
+        wins = _recovery_wins(
             true_form,
             true_forms[true_form],
             size,
@@ -853,20 +1047,24 @@ def recovery_table(
             x_range,
             n_trials,
             int(cell_seed.generate_state(1)[0]),
-            forms=names,
-            criterion=criterion,
+            names,
+            criteria,
+            tie_margin,
+            problems,
         )
-        rate_lo, rate_hi = wilson_interval(round(rate * n_trials), n_trials, level)
-        rows.append(
-            {
-                "n_points": size,
-                "noise_sd": noise_sd,
-                "true_form": true_form,
-                "rate": rate,
-                "rate_lo": rate_lo,
-                "rate_hi": rate_hi,
-                "n_trials": n_trials,
-                "criterion": criterion,
-            }
-        )
+        for name in criteria:
+            rate_lo, rate_hi = wilson_interval(wins[name], n_trials, level)
+            rows.append(
+                {
+                    "n_points": size,
+                    "noise_sd": math.nan if problems is not None else noise_sd,
+                    "n_problems": math.nan if problems is None else float(problems),
+                    "true_form": true_form,
+                    "criterion": name,
+                    "rate": wins[name] / n_trials,
+                    "rate_lo": rate_lo,
+                    "rate_hi": rate_hi,
+                    "n_trials": n_trials,
+                }
+            )
     return pd.DataFrame(rows)
