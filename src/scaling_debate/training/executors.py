@@ -5,7 +5,8 @@ Chapters call `sweep_executor`; the choice comes from ``python -m scaling_debate
 variable ``SCALING_DEBATE_EXECUTOR``:
 
 - ``local`` (the default): `local_executor`, one single-threaded worker process per core;
-- ``dask``: a Dask ``LocalCluster`` of single-threaded worker processes, one per core;
+- ``dask``: a Dask ``LocalCluster`` of single-threaded worker processes, one per core (one in
+  all with a GPU);
 - an address such as ``tcp://host:8786``: the workers of a running Dask scheduler.
 
 Every Dask task checks, before it trains, that its worker process trains on the pinned CPU
@@ -104,14 +105,15 @@ class DaskExecutor(Executor):
     """A `concurrent.futures.Executor` on Dask whose tasks train only on pinned CPU kernels.
 
     ``address`` is a running scheduler's; ``None`` starts a ``LocalCluster`` of ``workers``
-    single-threaded worker processes (one per core by default). The cluster, or the connection,
-    is made on the first `submit`. A task's result is fetched as soon as it is finished and the
-    task then released, so a worker that dies later costs no finished run again.
+    single-threaded worker processes (by default one per core; with a GPU, one, so that runs go
+    one at a time on it as on the local pool). The cluster, or the connection, is made on the
+    first `submit`. A task's result is fetched as soon as it is finished and the task then
+    released, so a worker that dies later costs no finished run again.
     """
 
     def __init__(self, address: str | None = None, workers: int | None = None) -> None:
         self.address = address
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers
         self._cluster: Any = None
         self._client: Any = None
         self._pending: set[Future] = set()
@@ -122,7 +124,7 @@ class DaskExecutor(Executor):
         if self.address is None:
             # the worker processes inherit this process's environment, which carries the pin
             self._cluster = LocalCluster(
-                n_workers=self.workers,
+                n_workers=self.workers or _default_workers(),
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
@@ -189,6 +191,12 @@ class DaskExecutor(Executor):
             with _quiet_slow_exit_warning():
                 self._cluster.close()
             self._cluster = None
+
+
+def _default_workers() -> int:
+    import torch
+
+    return 1 if torch.cuda.is_available() else os.cpu_count() or 1
 
 
 @contextlib.contextmanager
