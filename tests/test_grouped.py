@@ -7,19 +7,25 @@ rates, lengths and both schedule kinds mixed, so runs leave the group at differe
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import pytest
+import torch
 
+from scaling_debate.training import sweep
 from scaling_debate.training.grouped import (
+    GROUP_MAX_STEP_FLOPS,
     MAX_GROUP_SIZE,
+    SWEEP_GROUP_SIZE,
     plan_groups,
     shape_key,
+    step_flops,
     train_group,
 )
 from scaling_debate.training.ladder import ladder_spec
 from scaling_debate.training.spec import RunSpec
-from scaling_debate.training.store import RunResult
+from scaling_debate.training.store import RunResult, RunStore
 from scaling_debate.training.trainer import train
 
 STEP_TOKENS = 32 * 64  # the sotu ladder's batch times context
@@ -108,3 +114,37 @@ def test_plan_groups_by_shape_of_balanced_size_similar_lengths_together():
     assert all(len({shape_key(spec) for spec in group}) == 1 for group in groups)
     with pytest.raises(ValueError, match="max_size=0"):
         plan_groups(sotu, max_size=0)
+
+
+def _addition_specs(steps: list[int], width: int = 16) -> list[RunSpec]:
+    step_tokens = 64 * 14
+    base = ladder_spec("addition-4", width, step_tokens, batch_size=64, n_evals=2)
+    return [
+        dataclasses.replace(base, tokens=n * step_tokens, seed=seed, eval_tokens=step_tokens)
+        for seed, n in enumerate(steps)
+    ]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="runs go one at a time on a GPU")
+def test_run_all_groups_small_runs_of_the_default_trainer_only():
+    small = _addition_specs([2, 3, 4, 5, 6])  # about 2e7 FLOPs a step: grouped
+    large = [ladder_spec("sotu", 32, STEP_TOKENS), ladder_spec("sotu", 32, STEP_TOKENS, seed=1)]
+    assert all(step_flops(spec) <= GROUP_MAX_STEP_FLOPS for spec in small)
+    assert all(step_flops(spec) > GROUP_MAX_STEP_FLOPS for spec in large)
+    units = sweep._plan_units([*large[:1], *small, *large[1:]], sweep.train_spec)
+    assert [[spec] for spec in large] == [unit for unit in units if unit[0] in large]
+    grouped = [unit for unit in units if unit[0] in small]
+    assert len(grouped) == math.ceil(len(small) / SWEEP_GROUP_SIZE) > 1
+    assert sorted(spec.key() for unit in grouped for spec in unit) == sorted(s.key() for s in small)
+    custom = sweep._plan_units(small, lambda spec: train(spec))
+    assert custom == [[spec] for spec in small]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="runs go one at a time on a GPU")
+def test_run_all_stores_grouped_runs_with_the_bits_of_runs_trained_alone(tmp_path):
+    specs = _addition_specs([2, 4, 3])
+    frame = sweep.run_all(specs, store=RunStore(tmp_path / "grouped"))
+    assert len(frame) == sum(len(_record(train(spec))["evals"]) for spec in specs)
+    stored = RunStore(tmp_path / "grouped")
+    for spec in specs:
+        assert _record(stored.get(spec)) == _record(train(spec)), spec.describe()

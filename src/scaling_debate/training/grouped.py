@@ -41,7 +41,8 @@ import torch
 from torch.nn import functional as F
 from tqdm.auto import tqdm
 
-from scaling_debate.data import Dataset, load_dataset
+from scaling_debate import flops
+from scaling_debate.data import Dataset, load_dataset, vocab_size
 from scaling_debate.training.model import GPT
 from scaling_debate.training.reproducible import cpu_threads
 from scaling_debate.training.spec import RunSpec
@@ -55,6 +56,14 @@ from scaling_debate.training.trainer import (
 
 # the largest group `tests/test_grouped.py` proves bit-identical (every size up to it)
 MAX_GROUP_SIZE = 8
+# What `run_all` groups, from benchmarks/peer_throughput.py on 2 cores: grouping saves the
+# per-operation overhead, which matters only where a step's arithmetic is small. At or below
+# about 1e8 training FLOPs per step (4-digit addition at widths 16 and 32, the Santa Fe
+# language at width 16) groups of 4 trained about 1.2-1.3x the tokens per second of one run at
+# a time; above it (State of the Union at widths 16 to 64, addition at 48) between 0.95x and
+# 1.1x. Groups of 8 gained no more than groups of 4 and leave fewer units for the pool's workers.
+GROUP_MAX_STEP_FLOPS = 1e8
+SWEEP_GROUP_SIZE = 4
 # the spec fields runs must share to be stacked: everything that fixes a tensor's shape
 SHAPE_FIELDS = ("data", "d_model", "n_layers", "n_heads", "context", "batch_size")
 
@@ -82,6 +91,25 @@ def plan_groups(specs: Iterable[RunSpec], max_size: int) -> list[list[RunSpec]]:
         size = math.ceil(len(members) / n_groups)  # even sizes: 5 runs at 4 -> 3 + 2, not 4 + 1
         groups.extend(members[start : start + size] for start in range(0, len(members), size))
     return groups
+
+
+def step_flops(spec: RunSpec) -> float:
+    """Training FLOPs of one step of one run (Chinchilla's exact count)."""
+    per_token = flops.training_flops_exact(
+        vocab_size(spec.data), spec.context, spec.d_model, spec.n_layers, spec.n_heads, tokens=1
+    )
+    return per_token * spec.batch_size * spec.context
+
+
+def sweep_units(specs: Sequence[RunSpec]) -> list[list[RunSpec]]:
+    """`run_all`'s work units for its default trainer: runs whose steps are small enough for
+    grouping to pay (`GROUP_MAX_STEP_FLOPS`) in groups of one shape of at most
+    `SWEEP_GROUP_SIZE`, every other run alone; every run alone when a GPU trains them."""
+    if torch.cuda.is_available():
+        return [[spec] for spec in specs]
+    small = [spec for spec in specs if step_flops(spec) <= GROUP_MAX_STEP_FLOPS]
+    large = [[spec] for spec in specs if step_flops(spec) > GROUP_MAX_STEP_FLOPS]
+    return plan_groups(small, SWEEP_GROUP_SIZE) + large
 
 
 class _BatchedLinear(torch.autograd.Function):

@@ -83,13 +83,30 @@ def train_spec(spec: RunSpec) -> RunResult:
 
 
 def _plan_units(missing: list[RunSpec], trainer: Trainer) -> list[list[RunSpec]]:
-    """The missing runs as work units, each trained by one task: today one run per unit."""
-    return [[spec] for spec in missing]
+    """The missing runs as work units, each trained by one task.
+
+    With the default trainer, small runs of one shape share a unit and train together
+    (`training.grouped.sweep_units`; each gives the bits it gives alone); with any other
+    trainer, every run is a unit of its own.
+    """
+    if trainer is not train_spec:
+        return [[spec] for spec in missing]
+    from scaling_debate.training.grouped import sweep_units
+
+    return sweep_units(missing)
 
 
 def _train_unit_and_store(unit: list[RunSpec], directory: str, trainer: Trainer) -> list[RunResult]:
-    """Train each run of ``unit`` and store its result the moment it is finished."""
+    """Train each run of ``unit`` and store its result the moment it is finished.
+
+    A unit of several runs (only the default trainer's, see `_plan_units`) trains as one group
+    (`training.grouped.train_group`), which hands back each run as it reaches its last step.
+    """
     store = RunStore(directory)
+    if len(unit) > 1 and trainer is train_spec:
+        from scaling_debate.training.grouped import train_group
+
+        return train_group(unit, on_result=store.save)
     results = []
     for spec in unit:
         result = trainer(spec)
