@@ -1,35 +1,32 @@
-"""Emergence, measured: per-digit accuracy, seed summaries and a testable definition.
+"""Emergence, measured: definitions a smooth curve cannot pass, counts with intervals, baselines.
 
-Used by the chapter "The log-axis emergence illusion". The functional forms themselves and the
-logistic fit with profile-likelihood intervals live in :mod:`scaling_debate.forms`; this module
-adds what the chapter needs around them:
+Used by the chapter "The log-axis emergence illusion". The functional forms and their comparison
+live in :mod:`scaling_debate.analysis.forms`; this module adds what the chapter needs around them:
 
-* :func:`per_digit_accuracy` turns an exact-match rate into the per-digit accuracy it implies
-  when digits are right independently (Schaeffer et al. 2023's argument);
-* :func:`gpt3_arithmetic` joins Brown et al.'s Table H.1 with the training compute of Table D.1;
-* :func:`seed_summary` gives, per model size, the mean of a metric over seeds and its range;
-* :func:`points_needed` reads the form-recovery simulation: how many sampled sizes it takes
-  before the true form reliably wins;
-* :func:`seed_bootstrap_emergence_test` and :func:`binomial_bootstrap_emergence_test` apply one
-  testable definition of emergence (below), with bootstrap intervals over training seeds or
-  over test problems.
-
-**The definition.** A metric (higher is better) *emerges* with size x when the logistic in
-``ln x``, ``lo + (hi - lo) / (1 + exp(-(ln x - m) / w))``, fitted by least squares, has
-
-1. a rise ``hi - lo`` whose interval lies above 0 (something emerges at all);
-2. a width ``w`` whose interval lies wholly below the median gap between sampled sizes, in
-   ``ln x`` (the rise is sharper than the sampling resolves);
-3. a midpoint ``m`` whose interval lies inside the sampled range (the transition is in the
-   data: ``y = x`` is the left tail of a logistic whose midpoint lies beyond them).
-
-Intervals are percentile bootstrap intervals (`uncertainty.replicate`).
+* :func:`extrapolation_backtest` makes Wei et al.'s (2022) definition operational: an ability
+  is emergent when its performance "cannot be predicted simply by extrapolating the performance
+  of smaller models". At every size, the forms are fitted to all smaller sizes, the selected form
+  predicts the next one, and the observed value is compared with a prediction interval that
+  holds the uncertainty of the fit and the noise of the measurement. :func:`unpredicted_rises`
+  reads the verdict: a size whose value lies *above* that interval.
+* :func:`breakthroughness` is BIG-bench's breakthroughness (Srivastava et al. 2022), the score
+  Schaeffer et al. (2023) call the emergence score.
+* :func:`count_interval` gives every count of successes (a model's correct answers, the runs
+  that left a plateau) its Wilson interval, so that 0 of n is an upper bound, not a zero.
+* :func:`escape_counts` counts, per model size, the runs that left a training plateau;
+  :func:`carry_free_share` is the share of addition problems a model that ignores carries gets
+  right, which marks that plateau.
+* :func:`per_token_law` is Schaeffer et al.'s metric mechanism on synthetic numbers: a smooth
+  per-token loss becomes a sharp exact match through ``p ** L``.
+* :func:`addition_chance` gives the chance baselines of the addition metrics.
+* :func:`gpt3_arithmetic`, :func:`seed_summary`, :func:`largest_step` and
+  :func:`points_needed` prepare the published table, our runs and the recovery simulation.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -38,22 +35,36 @@ from numpy.typing import ArrayLike
 
 from scaling_debate import _checks, published
 from scaling_debate.analysis import uncertainty
-from scaling_debate.analysis.forms import fit_form
+from scaling_debate.analysis.forms import FORMS, binomial_sigma, compare_forms, fit_form
 
 __all__ = [
-    "binomial_bootstrap_emergence_test",
+    "BACKTEST_FORMS",
+    "addition_chance",
+    "breakthroughness",
+    "carry_free_share",
+    "count_interval",
+    "escape_counts",
+    "extrapolation_backtest",
     "gpt3_arithmetic",
     "largest_step",
-    "meets_definition",
     "per_digit_accuracy",
+    "per_token_law",
     "points_needed",
-    "seed_bootstrap_emergence_test",
     "seed_summary",
+    "unpredicted_rises",
 ]
+
+# Forms a backtest may extrapolate with: the ones that stay monotone beyond the data whatever
+# their fitted parameters (a quadratic, a cubic or an exponential fitted to a few sizes can turn
+# round just past the last one, and such a prediction says nothing about the next model).
+BACKTEST_FORMS = ("linear", "logarithmic", "power", "logistic")
+# A form whose AICc is more than this above the best has "essentially no support" (Burnham &
+# Anderson 2002, section 2.6); every form within it may make the prediction.
+SUPPORT_MARGIN = 10.0
 
 
 # --------------------------------------------------------------------------------------------
-# Metrics
+# Metrics and baselines
 # --------------------------------------------------------------------------------------------
 
 
@@ -75,15 +86,85 @@ def per_digit_accuracy(exact_match: ArrayLike, answer_digits: int | ArrayLike) -
     return accuracy ** (1.0 / digits)
 
 
+def addition_chance(digits: int) -> dict[str, float]:
+    """Chance levels of the addition metrics for ``digits``-digit operands.
+
+    The answer has ``digits + 1`` digits; its leading digit (the final carry) can only be 0 or 1,
+    every other digit 0 to 9. A guesser that knows this and picks each digit uniformly among the
+    values it can take gets ``digit_accuracy = (digits / 10 + 1 / 2) / (digits + 1)``,
+    ``exact_match = 10 ** -digits / 2`` and ``answer_logprob_nats = -(digits ln 10 + ln 2)``.
+    """
+    _checks.positive_int("digits", digits)
+    return {
+        "digit_accuracy": (digits / 10 + 0.5) / (digits + 1),
+        "exact_match": 0.5 * 10.0**-digits,
+        "answer_logprob_nats": -(digits * math.log(10) + math.log(2)),
+    }
+
+
+def carry_free_share(a: ArrayLike, b: ArrayLike) -> float:
+    """Share of the problems ``a + b`` whose column sums never carry.
+
+    A model that adds each column of digits but ignores carries gets exactly these problems
+    right, and the other ones wrong: the plateau on which small models of addition sit.
+    """
+    left = np.asarray(a, dtype=np.int64).reshape(-1)
+    right = np.asarray(b, dtype=np.int64).reshape(-1)
+    if left.shape != right.shape or left.size == 0:
+        raise ValueError(
+            f"a and b must be non-empty and of equal length; got {left.size}, {right.size}"
+        )
+    if np.any(left < 0) or np.any(right < 0):
+        raise ValueError("operands must be non-negative integers")
+    carry_free = np.ones(left.shape, dtype=bool)
+    while np.any((left > 0) | (right > 0)):
+        carry_free &= (left % 10 + right % 10) < 10
+        left, right = left // 10, right // 10
+    return float(carry_free.mean())
+
+
+def per_token_law(
+    n_params: ArrayLike, scale: float, exponent: float, answer_tokens: Sequence[int]
+) -> pd.DataFrame:
+    """Schaeffer et al.'s (2023) metric mechanism on synthetic numbers.
+
+    The per-token cross-entropy falls smoothly with size, ``CE(N) = (N / scale) ** -exponent``
+    nats; the probability of one right token is ``p = exp(-CE)``; and an answer of ``L`` tokens
+    is right exactly with probability ``p ** L``, if tokens are right independently. Returns one
+    row per size and answer length: ``n_params``, ``answer_tokens``, ``cross_entropy``,
+    ``token_accuracy`` and ``exact_match``.
+    """
+    sizes = _positive_sizes(n_params)
+    _checks.positive_number("scale", scale)
+    _checks.positive_number("exponent", exponent)
+    if not answer_tokens:
+        raise ValueError("answer_tokens must name at least one answer length")
+    cross_entropy = (sizes / scale) ** -exponent
+    token_accuracy = np.exp(-cross_entropy)
+    parts = []
+    for length in answer_tokens:
+        _checks.positive_int("answer_tokens", length)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "n_params": sizes,
+                    "answer_tokens": length,
+                    "cross_entropy": cross_entropy,
+                    "token_accuracy": token_accuracy,
+                    "exact_match": token_accuracy**length,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
 def gpt3_arithmetic() -> pd.DataFrame:
     """GPT-3's few-shot arithmetic accuracy (Table H.1) with training compute (Table D.1).
 
     One row per model and task, with the published columns plus ``accuracy`` (a fraction),
-    ``compute_flops`` (total training compute from Table D.1, joined by model name),
-    ``answer_digits`` and ``per_digit_accuracy``. ``answer_digits`` is the operand digit count
-    for addition and subtraction, a conservative count (a sum can have one digit more) that
-    gives the lower per-digit accuracy; other operations get NaN, because their answers have
-    no fixed length.
+    ``compute_flops`` (total training compute from Table D.1, joined by model name) and
+    ``correct`` (the number of correct answers the printed accuracy implies on the task's test
+    problems, rounded).
     """
     accuracy = published.load("gpt3_arithmetic_fewshot")
     compute = published.load("gpt3_training_compute")[["model", "total_compute_flops"]]
@@ -93,13 +174,218 @@ def gpt3_arithmetic() -> pd.DataFrame:
         raise ValueError(f"models without a Table D.1 compute row: {list(unmatched)}")
     table = table.rename(columns={"total_compute_flops": "compute_flops"})
     table["accuracy"] = table["accuracy_pct"] / 100
-    fixed_length = table["operation"].isin(["addition", "subtraction"])
-    table["answer_digits"] = table["operand_digits_count"].where(fixed_length)
-    table["per_digit_accuracy"] = np.nan
-    table.loc[fixed_length, "per_digit_accuracy"] = per_digit_accuracy(
-        table.loc[fixed_length, "accuracy"], table.loc[fixed_length, "answer_digits"]
-    )
+    table["correct"] = (table["accuracy"] * table["test_problems_count"]).round().astype(int)
     return table
+
+
+# --------------------------------------------------------------------------------------------
+# Counts and their intervals
+# --------------------------------------------------------------------------------------------
+
+
+def count_interval(
+    successes: ArrayLike, trials: ArrayLike, level: float = 0.95
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson intervals for counts of successes, element by element: (lo, hi) arrays.
+
+    Zero successes give ``[0, hi]`` with ``hi > 0``: the resolution of ``trials`` problems, not
+    proof of an accuracy of zero (Schaeffer et al.'s resolution argument).
+    """
+    k = np.asarray(successes).reshape(-1)
+    n = np.broadcast_to(np.asarray(trials), k.shape)
+    bounds = [uncertainty.wilson_interval(int(s), int(t), level) for s, t in zip(k, n, strict=True)]
+    lo, hi = (np.array(side, dtype=float) for side in zip(*bounds, strict=True))
+    return lo, hi
+
+
+def escape_counts(
+    frame: pd.DataFrame, escaped: str, size: str = "n_params_non_embedding", level: float = 0.95
+) -> pd.DataFrame:
+    """Per size: how many runs left the plateau, with the Wilson interval of that share.
+
+    ``frame`` has one row per run and a boolean column ``escaped``. Returns columns ``size``,
+    ``runs``, ``escaped``, ``share``, ``share_lo`` and ``share_hi``.
+    """
+    _require_columns(frame, [size, escaped])
+    grouped = frame.groupby(size)[escaped]
+    counts = pd.DataFrame(
+        {"runs": grouped.size(), "escaped": grouped.sum().astype(int)}
+    ).reset_index(names="size")
+    counts["share"] = counts["escaped"] / counts["runs"]
+    counts["share_lo"], counts["share_hi"] = count_interval(
+        counts["escaped"], counts["runs"], level
+    )
+    return counts
+
+
+# --------------------------------------------------------------------------------------------
+# Definitions of emergence
+# --------------------------------------------------------------------------------------------
+
+
+def breakthroughness(sizes: ArrayLike, values: ArrayLike) -> float:
+    """BIG-bench's breakthroughness of one scaling curve (Srivastava et al. 2022).
+
+    With the values ``y`` ordered by size, ``sign(argmax y - argmin y) * (max y - min y)``
+    divided by the root median square of the differences between neighbours,
+    ``sqrt(median((y[i+1] - y[i]) ** 2))``: large when most of the rise happens in a few steps.
+    Schaeffer et al. (2023) use it as the "emergence score". The score sees only the order of
+    the sizes, not their spacing, and it is infinite when more than half of the steps are
+    exactly flat (a curve at zero until its last sizes); NaN for a constant curve.
+    """
+    x = _positive_sizes(sizes)
+    y = np.asarray(values, dtype=float).reshape(-1)
+    if y.shape != x.shape or x.size < 2:
+        raise ValueError(f"need one value per size and at least 2 sizes; got {x.size}, {y.size}")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("values must be finite")
+    y = y[np.argsort(x, kind="stable")]
+    signed_range = math.copysign(1.0, np.argmax(y) - np.argmin(y)) * (y.max() - y.min())
+    if signed_range == 0:
+        return math.nan
+    root_median_square = math.sqrt(float(np.median(np.diff(y) ** 2)))
+    if root_median_square == 0:
+        return math.copysign(math.inf, signed_range)
+    return signed_range / root_median_square
+
+
+def extrapolation_backtest(
+    sizes: ArrayLike,
+    values: ArrayLike,
+    n_problems: int | ArrayLike,
+    forms: Iterable[str] = BACKTEST_FORMS,
+    level: float = 0.99,
+    n_boot: int = 200,
+    seed: int = 0,
+    min_points: int = 5,
+) -> pd.DataFrame:
+    """Predict each size from all smaller ones; compare the prediction with what was measured.
+
+    ``values`` are accuracies (fractions) measured on ``n_problems`` problems (a number or one
+    per size; for a share of training runs, the number of runs). For each size after the first
+    ``min_points``, the ``forms`` are fitted to all smaller sizes and ranked as
+    :func:`~scaling_debate.analysis.forms.compare_forms` ranks them (AICc, near-ties to fewer
+    parameters, each point weighted by its binomial variance). Every form the smaller sizes
+    support (AICc within ``SUPPORT_MARGIN`` of the best) predicts the next size, capped to
+    [0, 1]; ``form`` and ``predicted`` are the selected form's. The prediction interval at
+    ``level`` comes from a bootstrap: ``n_boot`` times, each smaller size's accuracy is redrawn
+    from its Jeffreys posterior (``Beta(k + 1/2, n - k + 1/2)`` for k of n right, so 0 of n
+    stays uncertain), every supported form is refitted, and its prediction is measured again on
+    the next size's number of problems; the interval runs from the lowest lower end to the
+    highest upper end over the supported forms. So it holds the fits' uncertainty, the test's
+    noise and the choice among forms the data do not rule out: a value above it is one that no
+    supported extrapolation of the smaller models predicts. The first prediction uses the
+    ``min_points`` smallest sizes: with five, forms of up to three parameters can be ranked
+    (AICc needs more points than parameters plus one), enough for a curve that bends in
+    ``ln x`` (a power law with an offset); with four, only straight lines in x or ln x compete,
+    and the lower half of a smooth sigmoid already rises faster than both.
+
+    Returns one row per predicted size: ``size``, ``observed``, ``form``, ``supported``
+    (the forms that made the interval), ``predicted``, ``lo``, ``hi``, ``miss`` (observed
+    minus predicted), ``miss_sd`` (the miss in standard deviations of the selected form's
+    bootstrap predictions) and ``verdict``: ``"above"``, ``"below"`` or ``"within"`` the
+    interval. Sizes whose fits all fail are reported with ``form`` None, NaN numbers and
+    verdict ``"not predicted"``, never raised.
+    """
+    x = _positive_sizes(sizes)
+    y = np.asarray(values, dtype=float).reshape(-1)
+    if y.shape != x.shape:
+        raise ValueError(f"need one value per size; got {x.size} sizes and {y.size} values")
+    order = np.argsort(x, kind="stable")
+    x, y = x[order], y[order]
+    n = np.broadcast_to(np.asarray(n_problems), x.shape)[order]
+    binomial_sigma(y, n)  # validates the accuracies and the counts
+    if np.unique(x).size != x.size:
+        raise ValueError("sizes must be distinct: one accuracy per size")
+    _checks.positive_int("min_points", min_points, minimum=2)
+    _checks.positive_int("n_boot", n_boot, minimum=10)
+    _checks.in_range("level", level, 0, 1, closed="neither")
+    names = list(forms)
+    rng = np.random.default_rng(seed)
+    rows = [
+        _predict_next(x[:k], y[:k], n[:k], x[k], y[k], int(n[k]), names, level, n_boot, rng)
+        for k in range(min_points, len(x))
+    ]
+    return pd.DataFrame(rows)
+
+
+def _predict_next(
+    x: np.ndarray,
+    y: np.ndarray,
+    n: np.ndarray,
+    x_next: float,
+    y_next: float,
+    n_next: int,
+    names: list[str],
+    level: float,
+    n_boot: int,
+    rng: np.random.Generator,
+) -> dict[str, Any]:
+    row: dict[str, Any] = {"size": x_next, "observed": y_next, "form": None, "supported": ""}
+    row |= dict.fromkeys(("predicted", "lo", "hi", "miss", "miss_sd"), math.nan)
+    row["verdict"] = "not predicted"
+    table = compare_forms(x, y, forms=names, n_problems=n, cv=False)
+    best = float(table["aicc"].iloc[0])
+    if not math.isfinite(best):
+        return row
+    supported = table[table["aicc"] <= table["aicc"].min() + SUPPORT_MARGIN]
+    correct = np.round(y * n)
+    draws = [rng.beta(correct + 0.5, n - correct + 0.5) for _ in range(n_boot)]
+    tail = (1 - level) / 2
+    ends, selected = [], None
+    for form_name in supported["form"]:
+        replicates = []
+        for y_star in draws:
+            fit = fit_form(form_name, x, y_star, sigma=binomial_sigma(y_star, n))
+            if fit.converged:
+                p_star = _capped_prediction(FORMS[form_name], fit.params, x_next)
+                if math.isfinite(p_star):
+                    replicates.append(rng.binomial(n_next, p_star) / n_next)
+        if len(replicates) < n_boot / 2:
+            continue
+        ends.append(np.quantile(replicates, [tail, 1 - tail]))
+        if selected is None:
+            selected = (form_name, float(np.std(replicates)))
+    if selected is None:
+        return row | {"form": str(table["form"].iloc[0])}
+    form, spread = selected
+    params = supported.set_index("form").loc[form, "params"]
+    predicted = _capped_prediction(FORMS[form], params, x_next)
+    lo, hi = min(end[0] for end in ends), max(end[1] for end in ends)
+    miss = y_next - predicted
+    verdict = "above" if y_next > hi else "below" if y_next < lo else "within"
+    return row | {
+        "form": form,
+        "supported": ", ".join(supported["form"]),
+        "predicted": predicted,
+        "lo": float(lo),
+        "hi": float(hi),
+        "miss": miss,
+        "miss_sd": miss / spread if spread > 0 else math.copysign(math.inf, miss) if miss else 0.0,
+        "verdict": verdict,
+    }
+
+
+def _capped_prediction(form: Any, params: dict[str, float], x_next: float) -> float:
+    with np.errstate(all="ignore"):
+        value = float(form.model(np.array([x_next]), *params.values())[0])
+    return float(np.clip(value, 0.0, 1.0)) if math.isfinite(value) else math.nan
+
+
+def unpredicted_rises(backtest: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a backtest whose measured value lies above the prediction interval.
+
+    Wei et al.'s emergence, made operational: performance at a size that extrapolating the
+    smaller models does not predict. An empty frame means the curve was predictable at every
+    size tested.
+    """
+    _require_columns(backtest, ["verdict"])
+    return backtest[backtest["verdict"] == "above"]
+
+
+# --------------------------------------------------------------------------------------------
+# Summaries
+# --------------------------------------------------------------------------------------------
 
 
 def seed_summary(
@@ -109,8 +395,7 @@ def seed_summary(
 
     ``frame`` has one row per run (for example ``runs.final_points(results)``) with a ``seed``
     column. Returns columns ``size``, ``metric``, ``mean``, ``lo``, ``hi``, ``n_seeds``, with
-    ``size`` holding the values of the ``size`` column. The range over seeds is reported rather
-    than a t-interval: with two or three seeds the range is what the data show.
+    ``size`` holding the values of the ``size`` column.
     """
     _require_columns(frame, [size, "seed", *metrics])
     if not metrics:
@@ -135,12 +420,11 @@ def seed_summary(
 def largest_step(sizes: ArrayLike, values: ArrayLike) -> dict[str, float]:
     """The biggest increase between neighbouring sizes, as a share of the values' whole range.
 
-    ``sizes`` and ``values`` are one curve (one value per size, e.g. a mean over seeds). The
-    increase from each size to the next larger one is divided by ``max(values) -
-    min(values)``; the largest gives ``share`` with the two sizes ``from_size`` and
-    ``to_size``. A straight line over n evenly spaced sizes has share ``1 / (n - 1)``; on
-    log-spaced sizes most of its rise falls in the last gap, the picture of a "jump".
-    ``share`` is NaN when the values are constant.
+    ``sizes`` and ``values`` are one curve (one value per size). The increase from each size to
+    the next larger one is divided by ``max(values) - min(values)``; the largest gives
+    ``share`` with the two sizes ``from_size`` and ``to_size``. A straight line over n evenly
+    spaced sizes has share ``1 / (n - 1)``; on log-spaced sizes most of its rise falls in the
+    last gap, the picture of a "jump". ``share`` is NaN when the values are constant.
     """
     x = _positive_sizes(sizes)
     y = np.asarray(values, dtype=float).reshape(-1)
@@ -157,25 +441,25 @@ def largest_step(sizes: ArrayLike, values: ArrayLike) -> dict[str, float]:
     return {"share": share, "from_size": float(x[biggest]), "to_size": float(x[biggest + 1])}
 
 
-# --------------------------------------------------------------------------------------------
-# Reading the recovery simulation
-# --------------------------------------------------------------------------------------------
-
-
-def points_needed(recovery: pd.DataFrame, threshold: float = 0.8) -> pd.DataFrame:
+def points_needed(
+    recovery: pd.DataFrame, threshold: float = 0.8, noise: str = "noise_sd"
+) -> pd.DataFrame:
     """The fewest sampled sizes from which the true form wins at least ``threshold`` of trials.
 
-    ``recovery`` is a table from :func:`scaling_debate.forms.recovery_table` (columns
-    ``true_form``, ``noise_sd``, ``n_points``, ``rate``). For each true form and noise level,
-    ``n_points_needed`` is the smallest sample size whose rate, *and the rate at every larger
-    size tried*, reaches ``threshold``; NaN when no size tried gets there. ``max_rate`` is the
-    best rate reached at any size.
+    ``recovery`` is a table from :func:`scaling_debate.analysis.forms.recovery_table` for one
+    criterion (columns ``true_form``, ``noise``, ``n_points``, ``rate``; ``noise`` names the
+    column of noise levels, ``"noise_sd"`` or ``"n_problems"``). For each true form and noise
+    level, ``n_points_needed`` is the smallest sample size whose rate, *and the rate at every
+    larger size tried*, reaches ``threshold``; NaN when no size tried gets there. ``max_rate``
+    is the best rate reached at any size.
     """
     if not 0 < threshold <= 1:
         raise ValueError(f"threshold must lie in (0, 1]; got {threshold!r}")
-    _require_columns(recovery, ["true_form", "noise_sd", "n_points", "rate"])
+    _require_columns(recovery, ["true_form", noise, "n_points", "rate"])
+    if "criterion" in recovery and recovery["criterion"].nunique() > 1:
+        raise ValueError("recovery holds several criteria; pass the rows of one")
     rows = []
-    for (true_form, noise_sd), cell in recovery.groupby(["true_form", "noise_sd"], sort=True):
+    for (true_form, level), cell in recovery.groupby(["true_form", noise], sort=True):
         cell = cell.sort_values("n_points")
         sizes, rates = cell["n_points"].to_numpy(), cell["rate"].to_numpy()
         # reversed cumulative minimum: the worst rate at this size or any larger one
@@ -185,172 +469,13 @@ def points_needed(recovery: pd.DataFrame, threshold: float = 0.8) -> pd.DataFram
         rows.append(
             {
                 "true_form": true_form,
-                "noise_sd": float(noise_sd),
+                noise: float(level),
                 "n_points_needed": needed,
                 "max_rate": float(rates.max()),
                 "threshold": threshold,
             }
         )
     return pd.DataFrame(rows)
-
-
-# --------------------------------------------------------------------------------------------
-# A testable definition of emergence
-# --------------------------------------------------------------------------------------------
-
-
-def meets_definition(
-    x: ArrayLike,
-    rise_interval: tuple[float, float],
-    width_interval: tuple[float, float],
-    midpoint_interval: tuple[float, float],
-) -> dict[str, Any]:
-    """Apply the module's definition of emergence to intervals for the logistic's parameters.
-
-    ``x`` are the sampled sizes. The intervals are for the rise ``hi - lo``, the width ``w``
-    and the midpoint ``m`` (the last two in ``ln x``). Returns the median gap ``spacing_ln_x``
-    between distinct sizes and the three conditions: ``rises`` (the rise's interval lies above
-    0), ``narrower_than_spacing`` (the width's upper end is below the spacing) and
-    ``midpoint_within_data`` (the midpoint's interval lies strictly inside the sampled range,
-    so the curve is seen on both sides of its transition); then
-    ``emergent``, all three. A NaN interval end fails its condition.
-    """
-    distinct = np.unique(np.log(_positive_sizes(x)))
-    if distinct.size < 2:
-        raise ValueError(f"need at least 2 distinct sizes to define a spacing; got {distinct}")
-    spacing = float(np.median(np.diff(distinct)))
-    rises = bool(rise_interval[0] > 0)
-    narrower = bool(width_interval[1] < spacing)
-    within = bool(distinct[0] < midpoint_interval[0] and midpoint_interval[1] < distinct[-1])
-    return {
-        "spacing_ln_x": spacing,
-        "rises": rises,
-        "narrower_than_spacing": narrower,
-        "midpoint_within_data": within,
-        "emergent": rises and narrower and within,
-    }
-
-
-def seed_bootstrap_emergence_test(
-    frame: pd.DataFrame,
-    metric: str,
-    size: str = "n_params_non_embedding",
-    n_boot: int = 200,
-    seed: int = 0,
-    level: float = 0.95,
-) -> dict[str, Any]:
-    """The definition with bootstrap intervals over runs, for models trained with several seeds.
-
-    ``frame`` has one row per run. Each replicate draws, at every size, as many runs as there
-    are, with replacement (a stratified bootstrap: every size stays in every replicate, which a
-    logistic fit needs), and refits the logistic in ``ln size``. Returns the row the definition
-    gives: each estimate with its percentile interval at ``level`` (``rise``, ``width_ln_x`` and
-    ``midpoint_x = exp(m)``, each with ``_lo`` and ``_hi``), the keys of
-    :func:`meets_definition`, ``n_failed`` (replicates whose fit failed, left out of the
-    intervals) and ``message``. A failed fit to the data is reported there, with NaN
-    intervals and ``emergent`` False; it is not raised.
-    """
-    _require_columns(frame, [size, metric])
-    ordered = frame.sort_values(size, kind="stable")
-    x = ordered[size].to_numpy(dtype=float)
-    y = ordered[metric].to_numpy(dtype=float)
-    # positions of the runs of each size; a replicate redraws positions within each block
-    blocks = [np.flatnonzero(x == value) for value in np.unique(x)]
-
-    def draw(rng: np.random.Generator) -> np.ndarray:
-        return y[np.concatenate([rng.choice(block, size=block.size) for block in blocks])]
-
-    return _bootstrap_test(x, y, draw, n_boot, seed, level)
-
-
-def binomial_bootstrap_emergence_test(
-    x: ArrayLike,
-    accuracy: ArrayLike,
-    n_problems: int,
-    n_boot: int = 200,
-    seed: int = 0,
-    level: float = 0.95,
-    transform: Callable[[np.ndarray], np.ndarray] | None = None,
-) -> dict[str, Any]:
-    """The definition with bootstrap intervals over test problems, for one model per size.
-
-    ``accuracy`` (fractions) were measured on ``n_problems`` problems per model. Resampling the
-    problems with replacement makes each replicate's accuracy ``Binomial(n_problems, acc) /
-    n_problems``. ``transform``, when given, maps accuracies to the metric that is tested (for
-    example the per-digit accuracy they imply), in the data and in every replicate alike. This
-    captures the test set's sampling noise only: with one model per size, how much another
-    training run would differ is not in the data. Returns a row as
-    :func:`seed_bootstrap_emergence_test` does.
-    """
-    if isinstance(n_problems, bool) or not isinstance(n_problems, int) or n_problems < 1:
-        raise ValueError(f"n_problems must be a positive integer; got {n_problems!r}")
-    sizes = _positive_sizes(x)
-    observed = np.asarray(accuracy, dtype=float).reshape(-1)
-    if observed.shape != sizes.shape:
-        raise ValueError(
-            f"x and accuracy must have the same length; got {sizes.size} and {observed.size}"
-        )
-    per_digit_accuracy(observed, 1)  # validates that every accuracy is a fraction
-
-    metric = transform or (lambda values: values)
-
-    def draw(rng: np.random.Generator) -> np.ndarray:
-        return metric(rng.binomial(n_problems, observed) / n_problems)
-
-    return _bootstrap_test(sizes, metric(observed), draw, n_boot, seed, level)
-
-
-def _bootstrap_test(
-    x: np.ndarray,
-    y: np.ndarray,
-    draw: Callable[[np.random.Generator], np.ndarray],
-    n_boot: int,
-    seed: int,
-    level: float,
-) -> dict[str, Any]:
-    """Refit the logistic to ``n_boot`` replicates ``draw(rng)`` of y; apply the definition."""
-    _checks.positive_int("n_boot", n_boot, minimum=2)
-    _checks.in_range("level", level, 0, 1, closed="neither")
-    point = _logistic_shape(x, y)
-    message, n_failed = "", n_boot
-    intervals = dict.fromkeys(("rise", "w", "m"), (math.nan, math.nan))
-    if not math.isfinite(point["w"]):
-        message = "the logistic fit to the data failed"
-    else:
-        try:
-            boot = uncertainty.replicate(
-                lambda: point, lambda rng: _logistic_shape(x, draw(rng)), n_boot, seed
-            )
-        except RuntimeError as error:  # fewer than two replicate fits succeeded
-            message = str(error)
-        else:
-            n_failed = boot.n_failed
-            intervals = {name: boot.interval(name, level) for name in intervals}
-    row = {
-        "rise": point["rise"],
-        "rise_lo": intervals["rise"][0],
-        "rise_hi": intervals["rise"][1],
-        "width_ln_x": point["w"],
-        "width_ln_x_lo": intervals["w"][0],
-        "width_ln_x_hi": intervals["w"][1],
-        "midpoint_x": math.exp(point["m"]),
-        "midpoint_x_lo": math.exp(intervals["m"][0]),
-        "midpoint_x_hi": math.exp(intervals["m"][1]),
-    }
-    row |= meets_definition(x, intervals["rise"], intervals["w"], intervals["m"])
-    return row | {"n_failed": n_failed, "message": message}
-
-
-def _logistic_shape(x: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Rise ``hi - lo``, midpoint ``m`` and width ``w`` (in ln x) of the logistic fit.
-
-    All NaN when the fit fails.
-    """
-    fit = fit_form("logistic", x, y)
-    if not fit.converged:
-        return dict.fromkeys(("rise", "m", "w"), math.nan)
-    params = fit.params
-    return {"rise": params["hi"] - params["lo"], "m": params["m"], "w": params["w"]}
 
 
 # --------------------------------------------------------------------------------------------

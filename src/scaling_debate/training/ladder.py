@@ -266,3 +266,21 @@ def addition_compute_ladder(
                 spec = dataclasses.replace(spec, lr=float(lr_by_width[width]))
             specs.append(spec.labeled(sweep="addition-equal-compute", budget=float(budget_flops)))
     return specs
+
+
+def addition_flops(digits: int, d_model: int, steps: int, batch_size: int = 64) -> float:
+    """Training FLOPs (Chinchilla's exact count) of `addition_ladder`'s run of width ``d_model``
+    for ``steps`` steps: the compute axis of the arithmetic chapter's figures."""
+    _checks.positive_int("steps", steps)
+    _checks.positive_int("batch_size", batch_size)
+    data = f"addition-{digits}"
+    context = default_context(data)
+    shape = shape_for_width(d_model)
+    return flops.training_flops_exact(
+        data_vocab_size(data),
+        context,
+        d_model,
+        shape.n_layers,
+        shape.n_heads,
+        tokens=steps * batch_size * context,
+    )
