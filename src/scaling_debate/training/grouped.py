@@ -1,11 +1,12 @@
 """Many small runs of one shape trained together, each giving the bits it gives alone.
 
-A tiny model spends most of a training step in per-operation overhead, not arithmetic (the
-throughput benchmark measures about 19 GFLOP/s of useful work at width 16 against about 130 at
-width 256). Runs that share a shape (dataset, width, depth, heads, context, batch) but differ in
-seed, learning rate, schedule or length can share those operations: their weights are stacked
-along a leading "run" dimension and one batched matrix product, one attention call, one
-softmax serve all of them.
+A tiny model's training step is a few milliseconds of small kernels plus a fixed cost per
+operation (dispatch, autograd bookkeeping, Python). Runs that share a shape (dataset, width,
+depth, heads, context, batch) but differ in seed, learning rate, schedule or length can share
+that fixed cost: their weights are stacked along a leading "run" dimension and one batched
+matrix product, one attention call, one softmax serve all of them. The arithmetic itself is not
+made cheaper, so the gain is modest and shrinks as the step grows (measured in
+``benchmarks/results/peer-throughput.json``; see `GROUP_MAX_STEP_FLOPS`).
 
 Every run keeps what `training.trainer` gives it alone: its own initialisation (drawn from its
 seed exactly as the trainer draws it), its own data stream and generator, its own learning-rate
@@ -56,13 +57,14 @@ from scaling_debate.training.trainer import (
 
 # the largest group `tests/test_grouped.py` proves bit-identical (every size up to it)
 MAX_GROUP_SIZE = 8
-# What `run_all` groups, from benchmarks/peer_throughput.py on 2 cores: grouping saves the
-# per-operation overhead, which matters only where a step's arithmetic is small. At or below
-# about 1e8 training FLOPs per step (4-digit addition at widths 16 and 32, the Santa Fe
-# language at width 16) groups of 4 trained about 1.2-1.3x the tokens per second of one run at
-# a time; above it (State of the Union at widths 16 to 64, addition at 48) between 0.95x and
-# 1.1x. Groups of 8 gained no more than groups of 4 and leave fewer units for the pool's workers.
-GROUP_MAX_STEP_FLOPS = 1e8
+# What `run_all` groups, from benchmarks/peer_throughput.py (2 cores, CPU time per model,
+# medians; group of 1 against one at a time, the noise, spread 0.89-1.06x): groups of 4 trained
+# 1.31x the tokens per second of one run at a time at 2e7 training FLOPs a step (4-digit
+# addition, width 16), 1.15x at 8e7 (addition, width 32), 1.16x at 1.7e8 (State of the Union,
+# width 16), 1.02x at 5e7 (Santa Fe, width 16), 1.00x at 4e8 and 0.97x at 1.8e9 (State of the
+# Union, widths 32 and 64). Groups of 8 never beat groups of 4 (0.79x at 4e8: their working set
+# outgrows the caches) and leave fewer units for the pool's workers.
+GROUP_MAX_STEP_FLOPS = 2e8
 SWEEP_GROUP_SIZE = 4
 # the spec fields runs must share to be stacked: everything that fixes a tensor's shape
 SHAPE_FIELDS = ("data", "d_model", "n_layers", "n_heads", "context", "batch_size")
