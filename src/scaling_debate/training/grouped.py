@@ -24,9 +24,12 @@ a group (``tests/test_grouped.py`` checks every number for each group size used)
   tokens) are called once per run on that run's slice: the batched forms would change the order
   of their sums.
 
-Everything per run (schedule, clipping, optimizer, evaluation) is done by the run's own `GPT`
-module and optimizer, whose parameters are views into the stacked weights. A run that reaches
-its last step is finished, evaluated and handed back at once; the others go on without it.
+Everything per run (schedule, clipping, optimizer update, evaluation) works on the run's own
+`GPT` module, whose parameters are views into the stacked weights. One AdamW holds every run's
+two parameter groups (one optimizer step instead of one per run; the fused kernel updates each
+group on its own, with that run's learning rate). A run that reaches its last step is finished,
+evaluated and handed back at once; the others go on without it (a finished run's parameters
+have no gradient, which the optimizer skips).
 CPU only: with a GPU, runs go one at a time per device (`training.sweep.local_executor`).
 """
 
@@ -45,13 +48,14 @@ from tqdm.auto import tqdm
 from scaling_debate import flops
 from scaling_debate.data import Dataset, load_dataset, vocab_size
 from scaling_debate.training.model import GPT
-from scaling_debate.training.reproducible import cpu_threads
+from scaling_debate.training.reproducible import adam, cpu_threads
 from scaling_debate.training.spec import RunSpec
 from scaling_debate.training.store import RunResult
 from scaling_debate.training.trainer import (
+    ADAM_BETAS,
     RunPlan,
-    _make_optimizer,
     _model_config,
+    _param_groups,
     validation_loss,
 )
 
@@ -199,7 +203,6 @@ class _Run:
 
     plan: RunPlan
     model: GPT
-    optimizer: torch.optim.Optimizer
     generator: torch.Generator
     evals: list[dict[str, Any]] = field(default_factory=list)
     recent_losses: list[float] = field(default_factory=list)
@@ -241,6 +244,12 @@ def _train_group(
     dev = torch.device("cpu")
     dataset = load_dataset(specs[0].data)
     runs = [_start(spec, dataset) for spec in specs]
+    # each run's two groups, in order: the trainer's groups for that run's model and spec
+    optimizer = adam(
+        [group for run in runs for group in _param_groups(run.model, run.spec)],
+        lr=specs[0].lr,  # every group's rate is set at every step
+        betas=ADAM_BETAS,
+    )
     first = specs[0]
     results: dict[int, RunResult] = {}
     active = list(range(len(runs)))
@@ -262,13 +271,13 @@ def _train_group(
         torch.autograd.backward(losses)
         for slot, (i, lr) in enumerate(zip(active, lrs, strict=True)):
             run = runs[i]
-            for group in run.optimizer.param_groups:
+            for group in optimizer.param_groups[2 * i : 2 * i + 2]:
                 group["lr"] = lr
             for name, parameter in run.model.named_parameters():
                 parameter.grad = weights[name].grad[slot]
             torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.spec.grad_clip)
-            run.optimizer.step()
-            run.optimizer.zero_grad(set_to_none=True)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
         for stacked in weights.values():
             stacked.grad = None
         done = step + 1
@@ -296,13 +305,11 @@ def _train_group(
 
 
 def _start(spec: RunSpec, dataset: Dataset) -> _Run:
-    """A run's model, optimizer and data generator, made as `training.trainer` makes them."""
+    """A run's model and data generator, made as `training.trainer` makes them."""
     torch.manual_seed(spec.seed)
-    model = GPT(_model_config(spec, dataset.vocab_size))
     return _Run(
         plan=RunPlan.of(spec, dataset.vocab_size),
-        model=model,
-        optimizer=_make_optimizer(model, spec),
+        model=GPT(_model_config(spec, dataset.vocab_size)),
         generator=torch.Generator().manual_seed(spec.seed + 1),
     )
 
@@ -310,7 +317,7 @@ def _start(spec: RunSpec, dataset: Dataset) -> _Run:
 def _stack(models: list[GPT]) -> dict[str, torch.Tensor]:
     """The models' parameters stacked over runs (one leaf tensor per parameter name), each
     model's parameters turned into views of its slice, so that the batched step's weights, the
-    model's own forward pass (evaluation) and its optimizer all see one set of numbers."""
+    model's own forward pass (evaluation) and the optimizer all see one set of numbers."""
     weights = {}
     for name, _ in models[0].named_parameters():
         parameters = [model.get_parameter(name) for model in models]

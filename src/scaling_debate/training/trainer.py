@@ -30,6 +30,7 @@ from scaling_debate.training.spec import RunSpec
 from scaling_debate.training.store import RunResult
 
 _EVAL_SEED = 1234  # the same validation windows at every evaluation point and in every run
+ADAM_BETAS = (0.9, 0.95)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -160,15 +161,18 @@ def _model_config(spec: RunSpec, vocab_size: int) -> GPTConfig:
     )
 
 
-def _make_optimizer(model: GPT, spec: RunSpec) -> torch.optim.Optimizer:
-    # decay matrices only; LayerNorm gains stay undecayed
+def _param_groups(model: GPT, spec: RunSpec) -> list[dict[str, Any]]:
+    """AdamW's parameter groups: decay matrices only; LayerNorm gains stay undecayed."""
     decay = [p for p in model.parameters() if p.dim() >= 2]
     no_decay = [p for p in model.parameters() if p.dim() < 2]
-    groups = [
+    return [
         {"params": decay, "weight_decay": spec.weight_decay},
         {"params": no_decay, "weight_decay": 0.0},
     ]
-    return adam(groups, lr=spec.lr, betas=(0.9, 0.95))
+
+
+def _make_optimizer(model: GPT, spec: RunSpec) -> torch.optim.Optimizer:
+    return adam(_param_groups(model, spec), lr=spec.lr, betas=ADAM_BETAS)
 
 
 def _autocast(device: torch.device) -> contextlib.AbstractContextManager:
