@@ -15,9 +15,10 @@ the batched step computes, for each run, the same floating-point operations in t
 as the single-run step, so a run's stored result is bit-identical whether it trained alone or in
 a group (``tests/test_grouped.py`` checks every number for each group size used):
 
-- matrix products go through ``torch.bmm``, whose per-run slices MKL computes exactly like the
-  single run's ``mm``; the backward pass is written out (`_BatchedLinear`) so that the weight
-  gradient is the same product as the single run's (``grad.T @ x``, not its transpose);
+- matrix products go through ``torch.bmm``, whose per-run slices MKL computes like the single
+  run's ``mm`` (same shapes and memory layout; the tests check the bits); the backward pass is
+  written out (`_BatchedLinear`) so that the weight gradient is the same product as the single
+  run's (``grad.T @ x``, not its transpose);
 - token and position embeddings look up one table of all runs' rows, with each run's indices
   offset to its own rows, so the backward pass adds each row's gradients in the same order;
 - LayerNorm (whose weight differs by run) and the loss (whose mean is a reduction over one run's
@@ -123,7 +124,7 @@ class _BatchedLinear(torch.autograd.Function):
 
     The backward pass computes the single run's products slice by slice: ``grad @ weight`` for
     the input and ``grad.T @ x`` for the weight (autograd's ``bmm`` rule would form the weight
-    gradient's transpose, ``x.T @ grad``, whose sums MKL may order differently).
+    gradient's transpose, ``x.T @ grad``, which MKL is not bound to sum in the same order).
     """
 
     @staticmethod
@@ -164,6 +165,8 @@ def _losses(
 ) -> list[torch.Tensor]:
     """Each run's mean training cross-entropy: `GPT.forward` and the trainer's loss, batched.
 
+    The trainer's ``F.cross_entropy`` is ``log_softmax`` then ``nll_loss``: the first is one call
+    for all runs (row by row), the second, a mean over one run's tokens, one call per run.
     ``weights`` maps `GPT`'s parameter names to tensors stacked over runs; ``x`` and ``y`` are
     (runs, batch, time).
     """
