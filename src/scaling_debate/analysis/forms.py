@@ -87,6 +87,9 @@ _RELATIVE_RESOLUTION = 1e-9
 # The three best grid points are each polished and the lowest RSS kept: a multi-start guard
 # against a polish that stalls in a shallow valley (bounded steps, so no start can run away).
 _POLISHED_STARTS = 3
+# Evaluations allowed to one polish: a step between two sampled sizes drives the logistic's width
+# towards its lower bound along a valley that the default budget (100 per parameter) can exhaust.
+_MAX_EVALUATIONS = 2000
 # Starting values offered to readers by Form.initial_guesses.
 _OFFERED_STARTS = 3
 
@@ -171,6 +174,7 @@ class _Polished:
     rss: float
     success: bool
     message: str
+    note: str = ""
 
     def rss_key(self) -> float:
         return self.rss if math.isfinite(self.rss) else math.inf
@@ -270,8 +274,15 @@ class SeparableForm(Form):
             jac=self._projected_jacobian if self.feature_gradient else "2-point",
             bounds=(lower, upper),
             args=(u, y, omega),
+            max_nfev=_MAX_EVALUATIONS,
         )
-        return _Polished(result.x, 2 * float(result.cost), bool(result.success), result.message)
+        rss = 2 * float(result.cost)
+        if result.status == 0 and math.isfinite(rss):
+            # the evaluation budget ran out inside the bounds: the best point found is a valid
+            # fit whose RSS can only overstate the form's best, so it is kept and said so
+            note = "the polish stopped at its evaluation limit; the best point found is used"
+            return _Polished(result.x, rss, True, result.message, note)
+        return _Polished(result.x, rss, bool(result.success), result.message)
 
     def _fit_scaled(
         self, u: np.ndarray, y: np.ndarray, omega: np.ndarray
@@ -292,7 +303,7 @@ class SeparableForm(Form):
             return theta, False, "the fit overflowed (non-finite parameters)"
         if not best.success:
             return theta, False, f"the optimiser did not converge: {best.message}"
-        return theta, True, ""
+        return theta, True, best.note
 
 
 def _intercept_slope_fit(
