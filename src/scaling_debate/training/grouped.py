@@ -62,13 +62,15 @@ from scaling_debate.training.trainer import (
 
 # the largest group `tests/test_grouped.py` proves bit-identical (every size up to it)
 MAX_GROUP_SIZE = 8
-# What `run_all` groups, from benchmarks/peer_throughput.py (2 cores, CPU time per model,
-# medians; group of 1 against one at a time, the noise, spread 0.89-1.06x): groups of 4 trained
-# 1.31x the tokens per second of one run at a time at 2e7 training FLOPs a step (4-digit
-# addition, width 16), 1.15x at 8e7 (addition, width 32), 1.16x at 1.7e8 (State of the Union,
-# width 16), 1.02x at 5e7 (Santa Fe, width 16), 1.00x at 4e8 and 0.97x at 1.8e9 (State of the
-# Union, widths 32 and 64). Groups of 8 never beat groups of 4 (0.79x at 4e8: their working set
-# outgrows the caches) and leave fewer units for the pool's workers.
+# What `run_all` groups, from benchmarks/results/peer-throughput.json (2 cores, CPU time per
+# model, medians of 3; a group of 1 against one run at a time, which measures the noise, spread
+# 0.88-1.10x): groups of 4 trained 1.36x the tokens per second of one run at a time at 2e7
+# training FLOPs a step (4-digit addition, width 16), 1.21x at 5e7 (Santa Fe, width 16), 1.05x
+# at 8e7 (addition, width 32), 1.02x at 1.7e8 (State of the Union, width 16), 1.03x at 4e8 and
+# 0.96x at 1.8e9 (State of the Union, widths 32 and 64). An earlier run of the benchmark gave
+# 1.31x, 1.02x, 1.15x, 1.16x, 1.00x and 0.97x. Groups of 8 were no better than groups of 4 on
+# balance (0.96x at 4e8, where their working set outgrows the caches) and leave fewer units for
+# the pool's workers.
 GROUP_MAX_STEP_FLOPS = 2e8
 SWEEP_GROUP_SIZE = 4
 # the spec fields runs must share to be stacked: everything that fixes a tensor's shape
