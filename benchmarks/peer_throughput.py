@@ -16,8 +16,10 @@ Writes ``benchmarks/results/peer-throughput.json``. Not a test: the numbers depe
    (`scaling_debate.kernels`), so one ratio compares the trainers on the same kernels and the
    other compares what each ships with.
 2. **Grouped.** `training.grouped.train_group` with 1, 2, 4 and 8 runs of one ladder shape
-   (widths 16, 32, 64), against `training.trainer.train` one run at a time, in tokens per second
-   per model.
+   against `training.trainer.train` one run at a time, in tokens per second per model: widths
+   16, 32 and 64 at the peer comparison's batch and context, and the book's smaller steps
+   (4-digit addition, 64 problems of 14 tokens; the Santa Fe language, 32 x 48), whose
+   measurements set which runs `run_all` groups (`training.grouped.GROUP_MAX_STEP_FLOPS`).
 
 Our trainer is timed in a fresh process per measurement (kernel settings are read when torch
 loads) as the difference between a long and a short run of the same spec, so start-up, model
@@ -43,10 +45,20 @@ import time
 from pathlib import Path
 from typing import Any
 
+import scaling_debate  # noqa: F401  (pins the CPU kernels before torch loads)
+
 RESULTS = Path(__file__).parent / "results" / "peer-throughput.json"
 BATCH, CONTEXT, DATA = 32, 64, "sotu"
 PEER_WIDTHS = (32, 128)
-GROUP_WIDTHS = (16, 32, 64)
+# (dataset, width, batch): the peer comparison's shape at three widths, then smaller steps
+GROUP_SHAPES = (
+    (DATA, 16, BATCH),
+    (DATA, 32, BATCH),
+    (DATA, 64, BATCH),
+    ("addition-4", 16, 64),
+    ("addition-4", 32, 64),
+    ("santa-fe-floor", 16, 32),
+)
 GROUP_SIZES = (1, 2, 4, 8)
 
 # Runs the peer's train.py (from its own folder, with its own arguments) and prints, at the end,
@@ -66,19 +78,23 @@ print("STAMPS " + json.dumps(stamps))
 """
 
 
-def _ours(width: int, group: int, short: int, long: int) -> dict[str, float]:
+def _ours(data: str, width: int, batch: int, group: int, short: int, long: int) -> dict[str, float]:
     """Tokens per second per model (CPU and wall) of ``group`` runs of the ladder model of
-    ``width``: one at a time with ``train`` when ``group`` is 0, else together with
+    ``width`` on ``data``: one at a time with ``train`` when ``group`` is 0, else together with
     ``train_group``. Runs in the worker process (kernels pinned by importing the package)."""
     import dataclasses
 
-    import scaling_debate  # noqa: F401  (pins the CPU kernels before torch loads)
+    from scaling_debate.data import default_context
     from scaling_debate.training.grouped import train_group
     from scaling_debate.training.ladder import ladder_spec
     from scaling_debate.training.trainer import train
 
+    step_tokens = batch * default_context(data)
+
     def specs(steps: int) -> list[Any]:
-        base = ladder_spec(DATA, width, steps * BATCH * CONTEXT, n_evals=2, eval_tokens=BATCH)
+        base = ladder_spec(
+            data, width, steps * step_tokens, batch_size=batch, n_evals=2, eval_tokens=1
+        )
         return [dataclasses.replace(base, seed=seed) for seed in range(max(1, group))]
 
     def run(steps: int) -> tuple[float, float]:
@@ -92,7 +108,7 @@ def _ours(width: int, group: int, short: int, long: int) -> dict[str, float]:
     run(short)  # warm-up: dataset, allocator, kernel selection
     long_wall, long_cpu = run(long)
     short_wall, short_cpu = run(short)
-    tokens = max(1, group) * (long - short) * BATCH * CONTEXT
+    tokens = max(1, group) * (long - short) * step_tokens
     return {"wall": tokens / (long_wall - short_wall), "cpu": tokens / (long_cpu - short_cpu)}
 
 
@@ -107,9 +123,12 @@ def _worker_environment(pinned: bool) -> dict[str, str]:
     return env
 
 
-def measure_ours(width: int, group: int, short: int, long: int) -> dict[str, float]:
+def measure_ours(
+    data: str, width: int, batch: int, group: int, short: int, long: int
+) -> dict[str, float]:
     """`_ours` in a fresh process (pinned kernels, one thread)."""
-    command = [sys.executable, __file__, "--worker", json.dumps([width, group, short, long])]
+    arguments = json.dumps([data, width, batch, group, short, long])
+    command = [sys.executable, __file__, "--worker", arguments]
     done = subprocess.run(
         command, env=_worker_environment(True), capture_output=True, text=True, check=True
     )
@@ -200,13 +219,20 @@ def _cpu_model() -> str:
     return platform.processor()
 
 
-def _n_params(width: int) -> int:
+def _n_params(data: str, width: int) -> int:
     from scaling_debate import flops
-    from scaling_debate.data import vocab_size
+    from scaling_debate.data import default_context, vocab_size
     from scaling_debate.training.ladder import shape_for_width
 
     layers = shape_for_width(width).n_layers
-    return flops.count_parameters(vocab_size(DATA), CONTEXT, width, layers).total
+    return flops.count_parameters(vocab_size(data), default_context(data), width, layers).total
+
+
+def _step_flops(data: str, width: int, batch: int) -> float:
+    from scaling_debate.training.grouped import step_flops
+    from scaling_debate.training.ladder import ladder_spec
+
+    return step_flops(ladder_spec(data, width, 1, batch_size=batch))
 
 
 def main() -> None:
@@ -222,8 +248,6 @@ def main() -> None:
         parser.error(f"--peer {args.peer}: no train.py there")
     import torch
 
-    import scaling_debate  # noqa: F401  (pins this process and its workers)
-
     loads: list[float] = []
 
     def sample(label: str, measure: Any, *measure_args: Any) -> dict[str, float]:
@@ -235,8 +259,8 @@ def main() -> None:
     peer_samples: dict[int, dict[str, list]] = {
         w: {"ours": [], "peer_pinned": [], "peer_default": []} for w in PEER_WIDTHS
     }
-    group_samples: dict[int, dict[int, list]] = {
-        w: {g: [] for g in (0, *GROUP_SIZES)} for w in GROUP_WIDTHS
+    group_samples: dict[tuple, dict[int, list]] = {
+        shape: {g: [] for g in (0, *GROUP_SIZES)} for shape in GROUP_SHAPES
     }
     load_before = os.getloadavg()
     started = time.perf_counter()
@@ -249,7 +273,9 @@ def main() -> None:
             for width in PEER_WIDTHS:
                 runs = peer_samples[width]
                 tag = f"[{repeat + 1}/{args.repeats}] d={width}"
-                runs["ours"].append(sample(f"{tag} ours", measure_ours, width, 0, short, steps))
+                runs["ours"].append(
+                    sample(f"{tag} ours", measure_ours, DATA, width, BATCH, 0, short, steps)
+                )
                 runs["peer_pinned"].append(
                     sample(
                         f"{tag} peer, our kernels",
@@ -274,20 +300,14 @@ def main() -> None:
                         False,
                     )
                 )
-            for width in GROUP_WIDTHS:
-                steps_g = args.group_steps
-                short_g = max(2, steps_g // 5)
+            steps_g = args.group_steps
+            short_g = max(2, steps_g // 5)
+            for shape in GROUP_SHAPES:
                 for group in (0, *GROUP_SIZES):
                     label = "one at a time" if group == 0 else f"group of {group}"
-                    group_samples[width][group].append(
-                        sample(
-                            f"[{repeat + 1}/{args.repeats}] d={width} {label}",
-                            measure_ours,
-                            width,
-                            group,
-                            short_g,
-                            steps_g,
-                        )
+                    tag = f"[{repeat + 1}/{args.repeats}] {shape[0]} d={shape[1]} {label}"
+                    group_samples[shape][group].append(
+                        sample(tag, measure_ours, *shape, group, short_g, steps_g)
                     )
 
     peer_rows = []
@@ -296,7 +316,7 @@ def main() -> None:
         peer_rows.append(
             {
                 "d_model": width,
-                "n_params": _n_params(width),
+                "n_params": _n_params(DATA, width),
                 "tokens_per_second": medians,
                 "ours_over_peer_same_kernels": _ratio(medians["ours"], medians["peer_pinned"]),
                 "ours_over_peer_its_defaults": _ratio(medians["ours"], medians["peer_default"]),
@@ -304,19 +324,23 @@ def main() -> None:
             }
         )
     group_rows = []
-    for width in GROUP_WIDTHS:
-        alone = _median(group_samples[width][0])
-        per_size = {g: _median(group_samples[width][g]) for g in GROUP_SIZES}
+    for shape, samples in group_samples.items():
+        data_name, width, batch = shape
+        alone = _median(samples[0])
+        per_size = {g: _median(samples[g]) for g in GROUP_SIZES}
         group_rows.append(
             {
+                "data": data_name,
                 "d_model": width,
-                "n_params": _n_params(width),
+                "batch": batch,
+                "n_params": _n_params(data_name, width),
+                "training_flops_per_step": _step_flops(data_name, width, batch),
                 "one_at_a_time_tokens_per_second": alone,
                 "grouped_tokens_per_second_per_model": {str(g): v for g, v in per_size.items()},
                 "grouped_over_one_at_a_time": {
                     str(g): _ratio(v, alone) for g, v in per_size.items()
                 },
-                "samples": {str(g): v for g, v in group_samples[width].items()},
+                "samples": {str(g): v for g, v in samples.items()},
             }
         )
     report = {
