@@ -106,7 +106,7 @@ def _train_unit_and_store(unit: list[RunSpec], directory: str, trainer: Trainer)
     if len(unit) > 1 and trainer is train_spec:
         from scaling_debate.training.grouped import train_group
 
-        return train_group(unit, on_result=store.save)
+        return train_group(unit, on_result=store.save, progress=False)  # as `train_spec`
     results = []
     for spec in unit:
         result = trainer(spec)
