@@ -15,7 +15,6 @@ from scaling_debate.analysis.laws import (
     chinchilla_objective,
     fit_chinchilla,
     fit_power_law,
-    isoflop_minimum,
 )
 from scaling_debate.analysis.uncertainty import bootstrap, extrapolate
 
@@ -189,22 +188,6 @@ def test_reproduces_epoch_refit():
 
 
 # ---------------------------------------------------------------------------- Approach 2
-
-
-def test_isoflop_minimum_finds_vertex_of_noisy_parabola():
-    rng = np.random.default_rng(6)
-    log_n = np.log(np.logspace(7, 9, 9))
-    loss = 2.5 + 0.05 * (log_n - np.log(3e8)) ** 2 + rng.normal(0, 1e-4, size=9)
-    assert isoflop_minimum(log_n, loss) == pytest.approx(3e8, rel=0.02)
-    assert isoflop_minimum(log_n / np.log(10), loss, base=10) == pytest.approx(3e8, rel=0.02)
-
-
-def test_isoflop_minimum_rejects_downward_parabola_and_too_few_points():
-    log_n = np.log([1e7, 1e8, 1e9])
-    with pytest.raises(ValueError, match="opens downward"):
-        isoflop_minimum(log_n, [2.0, 2.5, 2.0])
-    with pytest.raises(ValueError, match="at least 3 distinct"):
-        isoflop_minimum(log_n[:2], [2.0, 2.5])
 
 
 def test_allocation_exponent_recovers_power_of_compute():

@@ -20,12 +20,3 @@ def test_words_are_glued_without_quotes():
 
     assert PlainTextFormatter()(plain("GPT-3 13B")) == "GPT-3 13B"
     assert plain(2.5) == 2.5
-
-
-def test_interval_relation_names_each_reference():
-    from scaling_debate.book.prose import interval_relation
-
-    words = interval_relation(0.6, 0.8, {"0.50": 0.5, "0.73": 0.73, "1.0": 1.0})
-    assert words == "lies above 0.50, includes 0.73 and lies below 1.0"
-    both = interval_relation(0.98, 1.2, {"Chinchilla's 0.50": 0.5, "Kaplan's 0.73": 0.73})
-    assert both == "lies above Chinchilla's 0.50 and Kaplan's 0.73"

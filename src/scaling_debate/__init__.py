@@ -56,7 +56,7 @@ _API = {
     "fit_chinchilla": "analysis.laws",
     "ChinchillaFit": "analysis.laws",
     "PowerLawFit": "analysis.laws",
-    "isoflop_minimum": "analysis.laws",
+    "slice_minimum": "analysis.isoflop",
     "allocation_exponent": "analysis.laws",
     "bootstrap": "analysis.uncertainty",
     "replicate": "analysis.uncertainty",

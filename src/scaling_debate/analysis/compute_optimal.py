@@ -1,8 +1,9 @@
-"""Compute-optimal allocation: published fits applied, and our own isoFLOP sweeps analysed.
+"""Compute-optimal allocation under Chinchilla's loss law, published or fitted to our runs.
 
-Chinchilla's loss law ``L(N, D) = E + A/N^alpha + B/D^beta`` (Hoffmann et al. 2022, Approach 3)
-answers "what if this model had been trained longer" questions; isoFLOP parabolas (Approach 2)
-locate the best model size for each compute budget directly from runs.
+The law ``L(N, D) = E + A/N^alpha + B/D^beta`` (Hoffmann et al. 2022, Approach 3) answers "what
+if this model had been trained longer" questions: losses at a compute budget, the tokens or
+compute a model needs to match another, the optimum and its flatness, with bootstraps of the
+fit. Approach 2 on our own isoFLOP slices is in `scaling_debate.analysis.isoflop`.
 """
 
 from __future__ import annotations
@@ -210,124 +211,6 @@ def equivalence(lo: float, hi: float, margin: float) -> str:
     return "undecided"
 
 
-def seed_noise_sd(final: pd.DataFrame, loss: str = "val_loss") -> float:
-    """Pooled standard deviation of final loss between seeds of otherwise identical runs."""
-    spec_columns = [c for c in ("data", "d_model", "tokens", "schedule") if c in final]
-    groups = final.groupby(spec_columns)[loss]
-    deviations = groups.transform(lambda s: s - s.mean())[groups.transform("size") > 1]
-    sizes = groups.size()
-    dof = int((sizes[sizes > 1] - 1).sum())
-    if dof == 0:
-        raise ValueError("no configuration was trained with more than one seed")
-    return float(np.sqrt((deviations**2).sum() / dof))
-
-
-def isoflop_minima(
-    final: pd.DataFrame, loss: str = "val_loss", params: str = "n_params_non_embedding"
-) -> pd.DataFrame:
-    """Approach 2: the loss-minimising size of each budget from a parabola in log N.
-
-    Seeds are averaged first. Rows need a ``budget`` column (the label `isoflop_specs` gives).
-    """
-    mean = final.groupby(["budget", params], as_index=False)[loss].mean()
-    rows = []
-    for budget, slice_ in mean.groupby("budget"):
-        rows.append(
-            {"budget": budget, "n_opt": fit.isoflop_minimum(np.log(slice_[params]), slice_[loss])}
-        )
-    return pd.DataFrame(rows)
-
-
-def isoflop_bootstrap(
-    final: pd.DataFrame,
-    noise_sd: float,
-    n_boot: int = 1000,
-    seed: int = 0,
-    loss: str = "val_loss",
-    params: str = "n_params_non_embedding",
-) -> uncertainty.BootstrapResult:
-    """Parametric bootstrap of the isoFLOP minima and the exponent ``a`` of N_opt ∝ C^a.
-
-    Each replicate adds Gaussian noise with the measured seed-to-seed standard deviation to
-    every run's final loss and repeats Approach 2, so the interval says how far seed noise
-    alone could move the minima. Replicates whose parabola has no minimum are counted as failed.
-    """
-    _checks.in_range("noise_sd", noise_sd, 0, math.inf)
-
-    def estimate(losses: np.ndarray) -> dict[str, float]:
-        minima = isoflop_minima(final.assign(**{loss: losses}), loss, params)
-        values = {
-            f"n_opt_{b:.3g}": n for b, n in zip(minima["budget"], minima["n_opt"], strict=True)
-        }
-        values["a"] = fit.allocation_exponent(minima["budget"], minima["n_opt"]).a
-        return values
-
-    observed = final[loss].to_numpy(dtype=float)
-    return uncertainty.replicate(
-        lambda: estimate(observed),
-        lambda rng: estimate(observed + rng.normal(0, noise_sd, observed.size)),
-        n_boot=n_boot,
-        seed=seed,
-    )
-
-
-def loss_at_compute(
-    curve: pd.DataFrame, compute_flops: float, compute: str = "flops_exact", loss: str = "val_loss"
-) -> float:
-    """Loss of one run's training curve at ``compute_flops``, interpolated in log-log space.
-
-    This is Kaplan et al.'s reading of a long run cut short: the loss the run had reached when
-    it had spent ``compute_flops``, with its learning rate still on a longer schedule.
-    """
-    x = np.log(curve[compute].to_numpy(dtype=float))
-    y = np.log(curve[loss].to_numpy(dtype=float))
-    target = np.log(compute_flops)
-    if not x.min() <= target <= x.max():
-        raise ValueError(
-            f"compute {compute_flops:.3g} outside the curve's range "
-            f"[{np.exp(x.min()):.3g}, {np.exp(x.max()):.3g}]"
-        )
-    return float(np.exp(np.interp(target, x, y)))
-
-
-def cut_short_frame(
-    results: pd.DataFrame, long_keys: Sequence[str], budgets: Sequence[float]
-) -> pd.DataFrame:
-    """Losses read off long runs at smaller budgets, as Kaplan et al. read their curves.
-
-    One row per long run and budget, with the columns `isoflop_minima` needs (``budget``,
-    ``d_model``, ``n_params_non_embedding``, ``val_loss``).
-    """
-    rows = []
-    for key in long_keys:
-        curve = results[results["key"] == key]
-        for budget in budgets:
-            rows.append(
-                {
-                    "budget": budget,
-                    "d_model": int(curve["d_model"].iloc[0]),
-                    "n_params_non_embedding": int(curve["n_params_non_embedding"].iloc[0]),
-                    "val_loss": loss_at_compute(curve, budget),
-                }
-            )
-    return pd.DataFrame(rows)
-
-
-def cut_short_vs_matched(cut_short: pd.DataFrame, matched: pd.DataFrame) -> pd.DataFrame:
-    """Cut-short readings next to the final loss of runs whose schedule matched that budget.
-
-    ``matched`` holds final points with a ``budget`` column; seeds are averaged.
-    """
-    matched_mean = matched.groupby(["budget", "d_model"], as_index=False)["val_loss"].mean()
-    frame = cut_short.merge(
-        matched_mean, on=["budget", "d_model"], suffixes=("_cut_short", "_matched")
-    )
-    frame["cut_short_excess"] = frame["val_loss_cut_short"] - frame["val_loss_matched"]
-    return frame
-
-
-# Smallest scale a start may take: a fit with E at its boundary (zero, or so small that exp()
-# underflowed) starts its replicates here instead of at log(0).
 _SMALLEST_START = 1e-12
 
 
@@ -385,26 +268,3 @@ def law_from_values(values: dict[str, float]) -> fit.ChinchillaFit:
         loss=float("nan"),
         n=0,
     )
-
-
-def allocation_exponent_6nd(
-    n_opt_by_budget: Mapping[float, float],
-    ladder_n: ArrayLike,
-    ladder_exact_over_6nd: ArrayLike,
-) -> float:
-    """Allocation exponent with each budget re-expressed as 6·N·D for its optimal model.
-
-    ``n_opt_by_budget`` maps exact-FLOP budgets to their loss-minimising N; ``ladder_n`` and
-    ``ladder_exact_over_6nd`` give, for the model ladder, N and the ratio of exact FLOPs per
-    token to 6N, interpolated log-log at each N_opt.
-    """
-    if not n_opt_by_budget:
-        raise ValueError(f"n_opt_by_budget={n_opt_by_budget!r}: must hold at least two budgets")
-    n_opt = np.asarray(list(n_opt_by_budget.values()), dtype=float)
-    budgets = np.asarray(list(n_opt_by_budget), dtype=float)
-    ladder = _checks.finite_array("ladder_n", ladder_n, positive=True, min_size=2)
-    ratios = _checks.finite_array(
-        "ladder_exact_over_6nd", ladder_exact_over_6nd, positive=True, min_size=2
-    )
-    ratio = np.exp(np.interp(np.log(n_opt), np.log(ladder), np.log(ratios)))
-    return fit.allocation_exponent(budgets / ratio, n_opt).a

@@ -12,13 +12,14 @@ one size moves when that size is left out). How parameters and compute are count
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from scaling_debate import _checks
+from scaling_debate.analysis import laws as fit
 
 # the size columns a results frame carries, and the compute counts we re-express budgets in
 PARAMETER_COUNTS = {"non-embedding": "n_params_non_embedding", "total": "n_params"}
@@ -88,12 +89,7 @@ def slice_minima(
 
 def slope(budgets: Sequence[float], n_opt: Sequence[float]) -> float:
     """Least-squares slope of ``log N_opt`` on ``log C``: the allocation exponent ``a``."""
-    c = np.log(_checks.finite_array("budgets", budgets, positive=True, min_size=2))
-    n = np.log(_checks.finite_array("n_opt", n_opt, positive=True, min_size=2))
-    return float(np.polyfit(c, n, 1)[0])
-
-
-Relabel = Callable[[pd.DataFrame], pd.DataFrame]
+    return fit.allocation_exponent(budgets, n_opt).a
 
 
 def compute_at_optimum(

@@ -33,7 +33,6 @@ __all__ = [
     "chinchilla_objective",
     "fit_chinchilla",
     "fit_power_law",
-    "isoflop_minimum",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -426,39 +425,8 @@ def _boundary_estimates(E: float, alpha: float, beta: float, min_loss: float) ->
 
 
 # --------------------------------------------------------------------------------------------
-# Chinchilla Approach 2: isoFLOP parabolas and the allocation exponent
+# Chinchilla Approach 2: the allocation exponent (slices and their minima: analysis.isoflop)
 # --------------------------------------------------------------------------------------------
-
-
-def isoflop_minimum(log_params: ArrayLike, loss: ArrayLike, base: float = math.e) -> float:
-    """Parameter count at the minimum of a parabola fitted to one isoFLOP slice.
-
-    Fits ``loss = c2 x**2 + c1 x + c0`` with ``x = log_params`` (logarithm in ``base``,
-    natural by default) and returns ``base ** (-c1 / (2 c2))``, i.e. ``N_opt`` in parameters
-    (Hoffmann et al. 2022, Approach 2). A minimum outside the sampled range is returned as is:
-    check it against the data before trusting it.
-
-    Raises ``ValueError`` for fewer than 3 distinct points, non-finite input, or a parabola
-    that opens downward (no minimum).
-    """
-    x = np.asarray(log_params, dtype=float)
-    y = np.asarray(loss, dtype=float)
-    if x.ndim != 1 or y.ndim != 1:
-        raise ValueError(f"log_params and loss must be 1-D; got shapes {x.shape} and {y.shape}")
-    _same_length(log_params=x, loss=y)
-    for name, values in (("log_params", x), ("loss", y)):
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"{name} must be finite; got {values.tolist()}")
-    if not (base > 1 and math.isfinite(base)):
-        raise ValueError(f"base must be a finite number above 1; got {base!r}")
-    _require_distinct("log_params", x, 3, "to fit a parabola")
-    c2, c1, _ = np.polyfit(x, y, deg=2)
-    if c2 <= 0:
-        raise ValueError(
-            f"isoFLOP parabola opens downward (curvature {c2:.3g} <= 0): the slice has no "
-            "minimum; sample model sizes on both sides of the optimum"
-        )
-    return float(base ** (-c1 / (2 * c2)))
 
 
 @dataclass(frozen=True)

@@ -34,21 +34,3 @@ def plain(value: object) -> object:
 def glue(name: str, value: object, display: bool = False) -> None:
     """Glue ``value`` under ``name`` for ``{glue:text}`` in the same page (hidden by default)."""
     _myst_glue(name, plain(value), display=display)
-
-
-def _join(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def interval_relation(lo: float, hi: float, references: dict[str, float]) -> str:
-    """Words for where an interval [lo, hi] lies relative to named reference values.
-
-    ``interval_relation(0.98, 1.2, {"Chinchilla's 0.50": 0.5, "Kaplan's 0.73": 0.73})`` gives
-    ``"lies above Chinchilla's 0.50 and Kaplan's 0.73"``; references with the same relation are
-    named together, and a reference inside the interval is "includes".
-    """
-    groups: dict[str, list[str]] = {}
-    for name, value in references.items():
-        verb = "includes" if lo <= value <= hi else "lies above" if value < lo else "lies below"
-        groups.setdefault(verb, []).append(name)
-    return _join([f"{verb} {_join(names)}" for verb, names in groups.items()])
