@@ -20,3 +20,12 @@ def test_words_are_glued_without_quotes():
 
     assert PlainTextFormatter()(plain("GPT-3 13B")) == "GPT-3 13B"
     assert plain(2.5) == 2.5
+
+
+def test_glued_text_that_looks_like_a_literal_survives_myst_nbs_reading():
+    from myst_nb.core.variables import format_plain_text
+
+    from scaling_debate.book.prose import plain
+
+    for text in ["1,576", "32,768", "3", "none of them", "6 of 6 runs (1, 2)"]:
+        assert format_plain_text(repr(plain(text)), "") == text

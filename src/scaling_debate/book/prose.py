@@ -7,6 +7,7 @@ therefore goes through `glue` here, which hands myst-nb plain numbers and unquot
 
 from __future__ import annotations
 
+import ast
 import numbers
 
 import numpy as np
@@ -14,10 +15,19 @@ from myst_nb import glue as _myst_glue
 
 
 class Words(str):
-    """Text glued into a sentence: its plain-text repr is the text itself, without quotes."""
+    """Text glued into a sentence: its plain-text repr is the text itself, without quotes.
+
+    myst-nb reads a glued value back with ``ast.literal_eval``, which would turn text such as
+    "1,576" into the tuple ``(1, 576)``; text that parses as a literal keeps its quotes, which
+    that reading removes.
+    """
 
     def __repr__(self) -> str:
-        return str(self)
+        try:
+            ast.literal_eval(str(self))
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return str(self)
+        return repr(str(self))
 
 
 def plain(value: object) -> object:
