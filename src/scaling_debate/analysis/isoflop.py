@@ -111,6 +111,12 @@ def compute_at_optimum(
     return np.array(values)
 
 
+def _exponent(minima: pd.DataFrame, runs: pd.DataFrame, cost: str | None, n_col: str) -> float:
+    """``a`` from slice minima, with budgets in the design's count or re-expressed in ``cost``."""
+    x = minima["budget"] if cost is None else compute_at_optimum(runs, minima, cost, n_col)
+    return slope(x, minima["n_opt"])
+
+
 @dataclass(frozen=True)
 class ExponentBootstrap:
     """The exponent from all runs and from bootstrap replicates that resample seeds and sizes."""
@@ -170,12 +176,7 @@ def exponent_bootstrap(
     """
     _checks.positive_int("n_boot", n_boot)
     point_minima = slice_minima(runs, n_col, loss, budget)
-
-    def exponent(minima: pd.DataFrame, frame: pd.DataFrame) -> float:
-        x = minima["budget"] if cost is None else compute_at_optimum(frame, minima, cost, n_col)
-        return slope(x, minima["n_opt"])
-
-    point = exponent(point_minima, runs)
+    point = _exponent(point_minima, runs, cost, n_col)
     rng = np.random.default_rng(seed)
     slices = {value: part for value, part in runs.groupby(budget)}
     replicates, n_opts, failed = [], [], 0
@@ -194,7 +195,7 @@ def exponent_bootstrap(
             failed += 1
             continue
         minima = pd.DataFrame({"budget": list(found), "n_opt": list(found.values())})
-        replicates.append(exponent(minima, runs))
+        replicates.append(_exponent(minima, runs, cost, n_col))
         n_opts.append(found)
     return ExponentBootstrap(
         point=point,
@@ -221,8 +222,7 @@ def leave_one_size_out(
             minima = slice_minima(kept, n_col, loss, budget)
             if not minima["interior"].all():
                 continue
-            x = minima["budget"] if cost is None else compute_at_optimum(kept, minima, cost, n_col)
-            values.append(slope(x, minima["n_opt"]))
+            values.append(_exponent(minima, kept, cost, n_col))
     return np.array(values)
 
 
@@ -248,7 +248,6 @@ def sensitivity_table(
     for n_label, n_col in PARAMETER_COUNTS.items():
         for c_label, cost in costs.items():
             minima = slice_minima(runs, n_col, loss, budget)
-            x = minima["budget"] if cost is None else compute_at_optimum(runs, minima, cost, n_col)
             dropped = leave_one_size_out(runs, n_col, loss, budget, cost)
             best = runs.groupby([budget, n_col])[loss].mean().reset_index()
             best = best.loc[best.groupby(budget)[loss].idxmin()].sort_values(budget)
@@ -265,7 +264,7 @@ def sensitivity_table(
                 {
                     "parameters": n_label,
                     "compute": c_label,
-                    "a (parabola)": slope(x, minima["n_opt"]),
+                    "a (parabola)": _exponent(minima, runs, cost, n_col),
                     "a (best sampled size)": slope(best_x, best[n_col]),
                     "a, one size left out: lowest": _min_or_nan(dropped),
                     "a, one size left out: highest": -_min_or_nan(-dropped),
