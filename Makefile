@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PROFILE ?= cpu
 
-.PHONY: book test check lint chapter verify clean
+.PHONY: book test check lint chapter verify notebooks clean
 
 $(INSTALLED): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ lint: $(INSTALLED)
 
 chapter: $(INSTALLED)  ## make chapter STEM=methods PROFILE=ci
 	$(PY) -m scaling_debate execute $(STEM) --profile $(PROFILE)
+
+notebooks: $(INSTALLED)  ## rewrite notebooks/ (runnable chapters) after editing a chapter
+	$(PY) -m scaling_debate notebooks
 
 clean:
 	rm -rf _build

@@ -13,17 +13,21 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shutil
 import subprocess
+import tarfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 import yaml
 from conftest import build_book_from_store
 
+from scaling_debate.book import build as book
 from scaling_debate.paths import repo_root
 
 pytestmark = pytest.mark.slow
@@ -205,3 +209,23 @@ def test_figure_text_is_at_least_9_px(report, site):
 def test_search_finds_chinchilla(report):
     assert report["search"] and not report["search"].get("consoleErrors")
     assert report["search"]["results"] >= 1, report["search"]
+
+
+def test_run_menu_links_resolve_to_a_runnable_notebook_and_the_source(site):
+    """Every runnable chapter's page offers its notebook and the book's source, and both are in
+    the site: a notebook whose first code cell installs the package, an archive of the book."""
+    for stem in book.runnable_stems():
+        page = site / "chapters" / f"{stem}.html"
+        menu = re.search(
+            r'<div class="dropdown dropdown-run-buttons">(.*?)</div>', page.read_text(), re.S
+        )
+        assert menu, f"{page.name}: no Run menu"
+        local = [h for h in re.findall(r'href="([^"]+)"', menu.group(1)) if "://" not in h]
+        assert [Path(h).suffix for h in local] == [".ipynb", ".gz"], local
+        targets = [(page.parent / h).resolve() for h in local]
+        assert all(t.is_file() and t.stat().st_size > 0 for t in targets), local
+        notebook = nbformat.read(targets[0], as_version=4)
+        assert "installed the book's package" in notebook.cells[1].source
+        with tarfile.open(targets[1]) as archive:
+            prefix = targets[1].name.removesuffix(".tar.gz")
+            assert f"{prefix}/chapters/{stem}.md" in archive.getnames()

@@ -35,6 +35,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, TextIO
 
+from scaling_debate.book.launch import stage_run_files
 from scaling_debate.lifetime import EXIT_WITH_PARENT_ENV
 from scaling_debate.paths import repo_root
 from scaling_debate.profiles import check_profile
@@ -92,6 +93,16 @@ def toc_pages() -> list[str]:
     """Page stems in ``_toc.yml`` order (``chapters/methods`` -> ``methods``)."""
     text = (repo_root() / "_toc.yml").read_text()
     return [Path(m).name for m in re.findall(r"^\s*-?\s*(?:root|file):\s*(\S+)", text, re.M)]
+
+
+def runnable_stems() -> list[str]:
+    """Notebook pages of the toc a reader can run on their own: all but the summary pages,
+    which read the other pages' executions."""
+    return [
+        stem
+        for stem in toc_pages()
+        if stem not in SUMMARY_PAGES and is_notebook(chapters_dir() / f"{stem}.md")
+    ]
 
 
 def chapter_source(stem: str) -> Path:
@@ -273,7 +284,8 @@ def _forwarding(path: Path, prefix: str, sink: TextIO, poll_seconds: float = 0.5
 
 
 def _stage_book(profile: str) -> Path:
-    """Copy the book's non-notebook files next to the executed notebooks."""
+    """Copy the book's non-notebook files next to the executed notebooks, and put what a
+    reader needs to run the chapters (runnable notebooks, the source archive) in ``_static``."""
     stage = executed_dir(profile)
     root = repo_root()
     for name in BOOK_FILES:
@@ -281,6 +293,7 @@ def _stage_book(profile: str) -> Path:
     for page in chapters_dir().glob("*.md"):
         if not is_notebook(page):
             shutil.copy2(page, stage / "chapters" / page.name)
+    stage_run_files(stage / "_static", runnable_stems(), root)
     return stage
 
 

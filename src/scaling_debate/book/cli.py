@@ -1,5 +1,5 @@
-"""Command line: ``python -m scaling_debate execute STEM --profile P``, ``build``, ``verify``
-and ``student-edition OUT``."""
+"""Command line: ``python -m scaling_debate execute STEM --profile P``, ``build``, ``verify``,
+``student-edition OUT`` and ``notebooks``."""
 
 from __future__ import annotations
 
@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         "student-edition", help="write the chapters with every exercise and no solution"
     )
     student.add_argument("out", type=Path, help="an empty folder to write the edition to")
+    notebooks = commands.add_parser(
+        "notebooks",
+        help="write the runnable notebooks (setup cell, then the chapter) to notebooks/",
+    )
+    notebooks.add_argument(
+        "--check", action="store_true", help="write nothing; fail if notebooks/ is out of date"
+    )
     return parser
 
 
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return _verify(args.runs, args.keep, args.executor)
     if args.command == "student-edition":
         return _student_edition(args.out)
+    if args.command == "notebooks":
+        return _notebooks(args.check)
     try:
         check_profile(args.profile)
         executor = check_executor(args.executor)
@@ -116,6 +125,35 @@ def _student_edition(out: Path) -> int:
     exercises = sum(r.exercises for r in report.values())
     removed = sum(r.solutions_removed for r in report.values())
     print(f"student edition in {out}: {exercises} exercises, {removed} solutions removed")
+    return 0
+
+
+def _notebooks(check: bool) -> int:
+    from scaling_debate.book import launch
+    from scaling_debate.paths import repo_root
+
+    stems = book.runnable_stems()
+    try:
+        if check:
+            stale = launch.stale_notebooks(stems)
+            if stale:
+                print(
+                    f"error: {launch.NOTEBOOKS_DIR}/ is out of date for {', '.join(stale)}; "
+                    f"run {launch.REGENERATE}",
+                    file=sys.stderr,
+                )
+                return 1
+            print(f"{launch.NOTEBOOKS_DIR}/ matches the chapters ({len(stems)} notebooks)")
+            return 0
+        out = repo_root() / launch.NOTEBOOKS_DIR
+        for path in out.glob("*.ipynb"):
+            if path.stem not in stems:
+                path.unlink()  # a chapter that left the toc leaves no notebook behind
+        written = launch.write_runnable_notebooks(out, stems)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(written)} runnable notebooks to {out}")
     return 0
 
 
