@@ -91,9 +91,16 @@ def book_source() -> Path:
 
 if importlib.util.find_spec("scaling_debate") is None:
     source = book_source().resolve()
+    # modules this Python loaded before the install keep their old versions until it restarts
+    loaded = [m for m in ("numpy", "pandas", "scipy", "matplotlib", "torch") if m in sys.modules]
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "-r", str(source / "requirements.txt")], check=True)
     subprocess.run([*pip, "--no-deps", "-e", str(source)], check=True)
+    if loaded:
+        raise RuntimeError(
+            f"installed; {{', '.join(loaded)}} had been loaded before the pinned versions were: "
+            "restart the kernel (on Colab: Runtime, Restart session) and run from the top"
+        )
     # an editable install is seen by the next Python started; this one gets the path directly
     sys.path.insert(0, str(source / "src"))
     os.environ["SCALING_DEBATE_ROOT"] = str(source)  # where the package reads its data
