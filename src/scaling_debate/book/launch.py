@@ -234,7 +234,8 @@ def source_archive(out: Path | str, root: Path | None = None) -> Path | None:
 
     if not (root / ".git").exists() or shutil.which("git") is None:
         return None
-    modified = git("stash", "create")
+    # the stash commit is never stored; an identity is given so that git cannot refuse to make it
+    modified = git("-c", "user.name=build", "-c", "user.email=build@localhost", "stash", "create")
     commit = modified or git("rev-parse", "HEAD")
     name = f"{ARCHIVE_PREFIX}-{git('rev-parse', '--short=12', 'HEAD')}"
     name += "-modified" if modified else ""
