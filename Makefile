@@ -6,11 +6,11 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 PROFILE ?= cpu
 
-.PHONY: book test check lint chapter verify notebooks clean
+.PHONY: book test check lint chapter verify notebooks lock clean
 
-$(INSTALLED): requirements.txt pyproject.toml
+$(INSTALLED): requirements.txt constraints.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -c constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(INSTALLED)
 
@@ -39,6 +39,10 @@ chapter: $(INSTALLED)  ## make chapter STEM=methods PROFILE=ci
 
 notebooks: $(INSTALLED)  ## rewrite notebooks/ (runnable chapters) after editing a chapter
 	$(PY) -m scaling_debate notebooks
+
+lock: $(INSTALLED)  ## rewrite constraints.txt from .venv after changing requirements.txt
+	{ sed -n '1,/^$$/p' constraints.txt; $(PY) -m pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.tmp
+	mv constraints.tmp constraints.txt
 
 clean:
 	rm -rf _build

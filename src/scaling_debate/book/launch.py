@@ -94,7 +94,8 @@ if importlib.util.find_spec("scaling_debate") is None:
     # modules this Python loaded before the install keep their old versions until it restarts
     loaded = [m for m in ("numpy", "pandas", "scipy", "matplotlib", "torch") if m in sys.modules]
     pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    subprocess.run([*pip, "-r", str(source / "requirements.txt")], check=True)
+    requirements = ["-r", str(source / "requirements.txt"), "-c", str(source / "constraints.txt")]
+    subprocess.run([*pip, *requirements], check=True)
     subprocess.run([*pip, "--no-deps", "-e", str(source)], check=True)
     if loaded:
         raise RuntimeError(
