@@ -68,6 +68,11 @@ def test_student_edition_of_the_book(tmp_path, capsys):
     for name in argument_chapters:  # every chapter teaches with exercises
         assert (out / "chapters" / name).read_text().count("{exercise}") >= 2, name
     assert (out / "_toc.yml").read_text() == (repo_root() / "_toc.yml").read_text()
+    notebooks = sorted(p.name for p in (out / "notebooks").glob("*.ipynb"))
+    assert notebooks == sorted(n.replace(".md", ".ipynb") for n in argument_chapters)
+    for name in notebooks:  # the notebooks handed out carry the exercises, not the solutions
+        text = (out / "notebooks" / name).read_text()
+        assert "{solution}" not in text and "{exercise}" in text
 
 
 def test_student_edition_refuses_a_folder_with_a_book(tmp_path):

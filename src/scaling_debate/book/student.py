@@ -1,10 +1,11 @@
 """The student edition: the book's sources with every exercise kept and every solution removed.
 
 ``python -m scaling_debate student-edition OUT`` writes the chapters, the table of contents, the
-configuration and the bibliography to ``OUT``; a teacher puts them in place of the originals in a
-fork (or builds them beside the package). Exercises are ``{exercise}`` directives and solutions
-``{solution}`` directives (sphinx-exercise); a solution is removed with its whole fence, whatever
-it contains (code blocks included).
+configuration and the bibliography to ``OUT``, and the runnable notebooks made from those chapters
+to ``OUT/notebooks`` (they install the package first, see :mod:`scaling_debate.book.launch`); a
+teacher puts them in place of the originals in a fork, or hands out the notebooks. Exercises are
+``{exercise}`` directives and solutions ``{solution}`` directives (sphinx-exercise); a solution is
+removed with its whole fence, whatever it contains (code blocks included).
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from scaling_debate.book.build import BOOK_FILES
+from scaling_debate.book.build import BOOK_FILES, runnable_stems
+from scaling_debate.book.launch import NOTEBOOKS_DIR, write_runnable_notebooks
 from scaling_debate.paths import repo_root
 
 # an opening fence of colons or backticks around a {solution} directive
@@ -72,4 +74,5 @@ def write_student_edition(out: Path | str, root: Path | None = None) -> dict[str
         stripped = strip_solutions(chapter.read_text(), where=str(chapter))
         (out / "chapters" / chapter.name).write_text(stripped.text)
         report[chapter.name] = stripped
+    write_runnable_notebooks(out / NOTEBOOKS_DIR, runnable_stems(), root=out)
     return report
