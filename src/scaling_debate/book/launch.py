@@ -34,7 +34,7 @@ from scaling_debate.paths import repo_root
 
 NOTEBOOKS_DIR = "notebooks"
 SITE_RUN_DIR = "run"  # inside the site's _static
-ARCHIVE_PREFIX = "scaling-debate"  # the archive's name and the folder it unpacks to start so
+ARCHIVE_PREFIX = "scaling-debate"  # source archives, and the folders they unpack to, start so
 BINDER_URL = "https://mybinder.org"
 COLAB_URL = "https://colab.research.google.com"
 REGENERATE = "python -m scaling_debate notebooks"
