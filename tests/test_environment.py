@@ -19,11 +19,14 @@ def normalized(name: str) -> str:
 
 
 def pins(path: Path) -> dict[str, str]:
-    """``name==version`` lines of a requirements file (comments and blank lines skipped)."""
+    """``name==version`` lines of a requirements file, with those of the files it includes
+    (``-r other.txt``); comments and blank lines skipped."""
     found = {}
     for line in path.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
-        if line:
+        if line.startswith("-r "):
+            found |= pins(path.parent / line.removeprefix("-r ").strip())
+        elif line:
             name, version = line.split("==")
             found[normalized(name)] = version.strip()
     return found
@@ -42,6 +45,8 @@ def test_every_installed_distribution_is_locked_at_its_version():
 
 def test_requirements_and_constraints_agree():
     required = pins(repo_root() / "requirements.txt")
+    run = pins(repo_root() / "requirements-run.txt")
+    assert run and run.items() <= required.items()  # the chapters' needs, included whole
     locked = pins(repo_root() / "constraints.txt")
     assert "torch" in required and "torch" not in locked
     disagree = {n: (v, locked[n]) for n, v in required.items() if n in locked and locked[n] != v}
