@@ -193,6 +193,7 @@ def test_run_menu_offers_what_exists_and_launch_links_only_with_a_repository():
     assert page is not None and [b["text"] for b in page["buttons"]] == [
         "The book's source (.tar.gz)"
     ]
+    assert (offline["tooltip"], page["tooltip"]) == ("Run this chapter", "Run the book's code")
     assert launch.run_menu("cite", [], None, pathto) is None
 
 

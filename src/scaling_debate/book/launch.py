@@ -299,7 +299,7 @@ def run_menu(
         return None
     return {
         "type": "group",
-        "tooltip": "Run this chapter",
+        "tooltip": "Run this chapter" if notebook in run_files else "Run the book's code",
         "icon": "fas fa-play",
         "buttons": buttons,
         "label": "run-buttons",
