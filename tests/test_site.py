@@ -229,3 +229,5 @@ def test_run_menu_links_resolve_to_a_runnable_notebook_and_the_source(site):
         with tarfile.open(targets[1]) as archive:
             prefix = targets[1].name.removesuffix(".tar.gz")
             assert f"{prefix}/chapters/{stem}.md" in archive.getnames()
+    # one source archive in the site: the one the pages link to
+    assert [p.name for p in (site / "_static" / "run").glob("*.tar.gz")] == [targets[1].name]

@@ -317,8 +317,15 @@ def _add_run_menu(
         context["header_buttons"].insert(0, menu)
 
 
+def _drop_previous_run_files(app: Any) -> None:
+    # Sphinx copies _static over the previous site without deleting; an archive named after an
+    # older commit would stay in the site, linked from nowhere
+    shutil.rmtree(Path(app.outdir) / "_static" / SITE_RUN_DIR, ignore_errors=True)
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point: a *Run* menu in every page's header."""
+    app.connect("builder-inited", _drop_previous_run_files)
     # after sphinx-book-theme has made the page's header_buttons (priority 501)
     app.connect("html-page-context", _add_run_menu, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
