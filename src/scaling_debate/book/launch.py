@@ -317,15 +317,21 @@ def _add_run_menu(
         context["header_buttons"].insert(0, menu)
 
 
-def _drop_previous_run_files(app: Any) -> None:
-    # Sphinx copies _static over the previous site without deleting; an archive named after an
-    # older commit would stay in the site, linked from nowhere
-    shutil.rmtree(Path(app.outdir) / "_static" / SITE_RUN_DIR, ignore_errors=True)
+def _mirror_run_files(app: Any, exception: Exception | None) -> None:
+    # Sphinx copies _static over the previous site without deleting (an archive named after an
+    # older commit would stay, linked from nowhere), and copies nothing when no page changed
+    if exception is not None:
+        return
+    source = Path(app.srcdir) / "_static" / SITE_RUN_DIR
+    target = Path(app.outdir) / "_static" / SITE_RUN_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    if source.is_dir():
+        shutil.copytree(source, target)
 
 
 def setup(app: Any) -> dict[str, Any]:
     """Sphinx extension entry point: a *Run* menu in every page's header."""
-    app.connect("builder-inited", _drop_previous_run_files)
+    app.connect("build-finished", _mirror_run_files)
     # after sphinx-book-theme has made the page's header_buttons (priority 501)
     app.connect("html-page-context", _add_run_menu, priority=600)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
