@@ -28,11 +28,11 @@ def git(folder: Path, *args: str) -> str:
     return done.stdout.strip()
 
 
-def small_repo(folder: Path, toc: str = "root: intro\n") -> Path:
+def small_repo(folder: Path) -> Path:
     """A git repository with one commit on ``main`` holding ``_toc.yml`` and a package folder."""
     (folder / "src" / "scaling_debate").mkdir(parents=True)
     (folder / "src" / "scaling_debate" / "__init__.py").write_text("")
-    (folder / "_toc.yml").write_text(toc)
+    (folder / "_toc.yml").write_text("root: intro\n")
     git(folder, "init", "--quiet", "--initial-branch", "main")
     git(folder, "add", ".")
     git(folder, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "--quiet", "-m", "one")
@@ -120,18 +120,19 @@ def test_the_book_lists_summary_pages_as_not_runnable():
     assert not set(book.SUMMARY_PAGES) & set(stems)
 
 
-def test_source_archive_holds_the_commit_and_marks_uncommitted_changes(tmp_path):
+def test_source_archive_holds_the_commit_and_uncommitted_changes(tmp_path):
     repo = small_repo(tmp_path / "repo")
-    short = git(repo, "rev-parse", "--short=12", "HEAD")
     archive = launch.source_archive(tmp_path / "out", repo)
-    assert archive is not None and archive.name == f"scaling-debate-{short}.tar.gz"
+    assert archive is not None and archive.name == "scaling-debate-source.tar.gz"
+    assert launch.archive_commit(archive) == git(repo, "rev-parse", "HEAD")
     with tarfile.open(archive) as tar:
-        assert f"scaling-debate-{short}/_toc.yml" in tar.getnames()
+        assert "scaling-debate-source/_toc.yml" in tar.getnames()
     (repo / "_toc.yml").write_text("root: changed\n")
     modified = launch.source_archive(tmp_path / "out2", repo)
-    assert modified is not None and modified.name == f"scaling-debate-{short}-modified.tar.gz"
+    assert modified is not None
+    assert launch.archive_commit(modified) not in ("", git(repo, "rev-parse", "HEAD"))
     with tarfile.open(modified) as tar:
-        member = tar.extractfile(f"scaling-debate-{short}-modified/_toc.yml")
+        member = tar.extractfile("scaling-debate-source/_toc.yml")
         assert member is not None and member.read() == b"root: changed\n"
     assert git(repo, "status", "--porcelain") == "M _toc.yml"  # the checkout is left as it was
 
@@ -152,9 +153,12 @@ def test_setup_cell_unpacks_a_source_archive_beside_it(tmp_path, monkeypatch):
     archive = launch.source_archive(tmp_path / "reader", repo)
     assert archive is not None
     monkeypatch.chdir(tmp_path / "reader")
+    archive.rename(archive.with_name("scaling-debate-source (2).tar.gz"))  # as a browser names it
     folder = setup_namespace(None)["book_source"]()
-    assert (folder / "_toc.yml").is_file() and folder.name == archive.name[: -len(".tar.gz")]
-    launch.source_archive(tmp_path / "reader", small_repo(tmp_path / "other", "root: other\n"))
+    assert (folder / "_toc.yml").is_file() and folder.name == "scaling-debate-source"
+    other = launch.source_archive(tmp_path / "other-site", small_repo(tmp_path / "other"))
+    assert other is not None
+    other.rename(tmp_path / "reader" / "scaling-debate-source (1).tar.gz")  # a second download
     with pytest.raises(RuntimeError, match="several source archives here"):
         setup_namespace(None)["book_source"]()
 
@@ -254,7 +258,7 @@ def test_a_runnable_notebook_installs_the_package_in_a_fresh_python_and_runs(tmp
     assert result.returncode == 0, result.stderr[-4000:]
     executed = nbformat.read(reader / "methods.ipynb", as_version=4)
     setup_output = "".join(o.get("text", "") for o in executed.cells[1].outputs)
-    unpacked = reader / archive.name[: -len(".tar.gz")]
+    unpacked = reader / launch.ARCHIVE_NAME
     assert f"installed the book's package from {unpacked}" in setup_output
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert errors == []

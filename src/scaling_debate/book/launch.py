@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from scaling_debate.paths import repo_root
 NOTEBOOKS_DIR = "notebooks"
 SITE_RUN_DIR = "run"  # inside the site's _static
 ARCHIVE_PREFIX = "scaling-debate"  # source archives, and the folders they unpack to, start so
+ARCHIVE_NAME = f"{ARCHIVE_PREFIX}-source"
 BINDER_URL = "https://mybinder.org"
 COLAB_URL = "https://colab.research.google.com"
 REGENERATE = "python -m scaling_debate notebooks"
@@ -73,9 +75,9 @@ def book_source() -> Path:
     if len(archives) > 1:
         raise RuntimeError(f"several source archives here, keep one: {{', '.join(archives)}}")
     if archives:
-        folder = Path(archives[0].removesuffix(".tar.gz"))
-        if not folder.is_dir():
-            with tarfile.open(archives[0]) as archive:
+        with tarfile.open(archives[0]) as archive:
+            folder = Path(archive.getnames()[0].split("/")[0])  # whatever the download's name
+            if not folder.is_dir():
                 archive.extractall(".", filter="data")
         return folder
     if REPOSITORY:
@@ -220,11 +222,13 @@ def stale_notebooks(stems: list[str], root: Path | None = None) -> list[str]:
 
 
 def source_archive(out: Path | str, root: Path | None = None) -> Path | None:
-    """``out/scaling-debate-<commit>.tar.gz``: the book's tracked files as they are now.
+    """``out/scaling-debate-source.tar.gz``: the book's tracked files as they are now.
 
-    Uncommitted changes to tracked files are included (``git stash create`` makes a commit of
-    them without touching the checkout) and the name then ends in ``-modified``; untracked files
-    are not. None when the book is not a git checkout (an unpacked archive, say).
+    The name never changes (pages link to it and are not re-rendered when only the commit
+    moves); the commit is in the archive's header, where ``git get-tar-commit-id`` and
+    :func:`archive_commit` read it. Uncommitted changes to tracked files are included (``git
+    stash create`` makes a commit of them without touching the checkout); untracked files are
+    not. None when the book is not a git checkout (an unpacked archive, say).
     """
     root = root or repo_root()
 
@@ -239,13 +243,18 @@ def source_archive(out: Path | str, root: Path | None = None) -> Path | None:
     # the stash commit is never stored; an identity is given so that git cannot refuse to make it
     modified = git("-c", "user.name=build", "-c", "user.email=build@localhost", "stash", "create")
     commit = modified or git("rev-parse", "HEAD")
-    name = f"{ARCHIVE_PREFIX}-{git('rev-parse', '--short=12', 'HEAD')}"
-    name += "-modified" if modified else ""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    archive = out / f"{name}.tar.gz"
-    git("archive", "--format=tar.gz", f"--prefix={name}/", f"--output={archive}", commit)
+    archive = out / f"{ARCHIVE_NAME}.tar.gz"
+    git("archive", "--format=tar.gz", f"--prefix={ARCHIVE_NAME}/", f"--output={archive}", commit)
     return archive
+
+
+def archive_commit(archive: Path | str) -> str:
+    """The commit a source archive was made from (git writes it in the archive's header)."""
+    with tarfile.open(archive) as tar:
+        tar.getmembers()  # the global header is read with the members
+        return tar.pax_headers.get("comment", "")
 
 
 def stage_run_files(static_dir: Path, stems: list[str], root: Path | None = None) -> Path:
@@ -338,9 +347,11 @@ def setup(app: Any) -> dict[str, Any]:
 
 
 __all__ = [
+    "ARCHIVE_NAME",
     "ARCHIVE_PREFIX",
     "NOTEBOOKS_DIR",
     "Repository",
+    "archive_commit",
     "repository_from_config",
     "run_menu",
     "runnable_notebook",
