@@ -262,7 +262,7 @@ def stage_run_files(static_dir: Path, stems: list[str], root: Path | None = None
     where the site's pages link to them (the *Run* menu, added by :func:`setup`)."""
     target = static_dir / SITE_RUN_DIR
     if target.exists():
-        shutil.rmtree(target)  # an archive named after an older commit must not linger
+        shutil.rmtree(target)  # the notebook of a chapter that left the toc must not linger
     write_runnable_notebooks(target, stems, root)
     source_archive(target, root)
     return target
@@ -327,8 +327,8 @@ def _add_run_menu(
 
 
 def _mirror_run_files(app: Any, exception: Exception | None) -> None:
-    # Sphinx copies _static over the previous site without deleting (an archive named after an
-    # older commit would stay, linked from nowhere), and copies nothing when no page changed
+    # Sphinx copies _static over the previous site without deleting (a chapter's notebook would
+    # outlive the chapter), and copies nothing when no page changed (the archive would be stale)
     if exception is not None:
         return
     source = Path(app.srcdir) / "_static" / SITE_RUN_DIR
