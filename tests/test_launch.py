@@ -39,6 +39,13 @@ def small_repo(folder: Path) -> Path:
     return folder
 
 
+def archive_commit(archive: Path) -> str:
+    """The commit git wrote in a source archive's header (what ``git get-tar-commit-id`` reads)."""
+    with tarfile.open(archive) as tar:
+        tar.getmembers()  # the global header is read with the members
+        return tar.pax_headers.get("comment", "")
+
+
 def setup_namespace(repository: launch.Repository | None) -> dict:
     """The setup cell of a runnable notebook, executed here (the package is installed here, so
     only its definitions take effect)."""
@@ -114,6 +121,15 @@ def test_stale_notebooks_finds_an_edited_chapter_and_a_leftover(tmp_path):
     assert launch.stale_notebooks(["methods"], tmp_path) == ["gone", "methods"]
 
 
+def test_writing_notebooks_removes_those_of_chapters_no_longer_runnable(tmp_path):
+    out = tmp_path / "notebooks"
+    out.mkdir()
+    (out / "gone.ipynb").write_text("{}")
+    written = launch.write_runnable_notebooks(out, ["methods"])
+    assert written == [out / "methods.ipynb"]
+    assert sorted(p.name for p in out.iterdir()) == ["methods.ipynb"]
+
+
 def test_the_book_lists_summary_pages_as_not_runnable():
     stems = book.runnable_stems()
     assert "methods" in stems and "undertrained-small-models" in stems
@@ -124,13 +140,13 @@ def test_source_archive_holds_the_commit_and_uncommitted_changes(tmp_path):
     repo = small_repo(tmp_path / "repo")
     archive = launch.source_archive(tmp_path / "out", repo)
     assert archive is not None and archive.name == "scaling-debate-source.tar.gz"
-    assert launch.archive_commit(archive) == git(repo, "rev-parse", "HEAD")
+    assert archive_commit(archive) == git(repo, "rev-parse", "HEAD")
     with tarfile.open(archive) as tar:
         assert "scaling-debate-source/_toc.yml" in tar.getnames()
     (repo / "_toc.yml").write_text("root: changed\n")
     modified = launch.source_archive(tmp_path / "out2", repo)
     assert modified is not None
-    assert launch.archive_commit(modified) not in ("", git(repo, "rev-parse", "HEAD"))
+    assert archive_commit(modified) not in ("", git(repo, "rev-parse", "HEAD"))
     with tarfile.open(modified) as tar:
         member = tar.extractfile("scaling-debate-source/_toc.yml")
         assert member is not None and member.read() == b"root: changed\n"

@@ -59,12 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         "student-edition", help="write the chapters with every exercise and no solution"
     )
     student.add_argument("out", type=Path, help="an empty folder to write the edition to")
-    notebooks = commands.add_parser(
+    commands.add_parser(
         "notebooks",
         help="write the runnable notebooks (setup cell, then the chapter) to notebooks/",
-    )
-    notebooks.add_argument(
-        "--check", action="store_true", help="write nothing; fail if notebooks/ is out of date"
     )
     return parser
 
@@ -76,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "student-edition":
         return _student_edition(args.out)
     if args.command == "notebooks":
-        return _notebooks(args.check)
+        return _notebooks()
     try:
         check_profile(args.profile)
         executor = check_executor(args.executor)
@@ -128,28 +125,13 @@ def _student_edition(out: Path) -> int:
     return 0
 
 
-def _notebooks(check: bool) -> int:
+def _notebooks() -> int:
     from scaling_debate.book import launch
     from scaling_debate.paths import repo_root
 
-    stems = book.runnable_stems()
+    out = repo_root() / launch.NOTEBOOKS_DIR
     try:
-        if check:
-            stale = launch.stale_notebooks(stems)
-            if stale:
-                print(
-                    f"error: {launch.NOTEBOOKS_DIR}/ is out of date for {', '.join(stale)}; "
-                    f"run {launch.REGENERATE}",
-                    file=sys.stderr,
-                )
-                return 1
-            print(f"{launch.NOTEBOOKS_DIR}/ matches the chapters ({len(stems)} notebooks)")
-            return 0
-        out = repo_root() / launch.NOTEBOOKS_DIR
-        for path in out.glob("*.ipynb"):
-            if path.stem not in stems:
-                path.unlink()  # a chapter that left the toc leaves no notebook behind
-        written = launch.write_runnable_notebooks(out, stems)
+        written = launch.write_runnable_notebooks(out, book.runnable_stems())
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

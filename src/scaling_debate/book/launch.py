@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -192,11 +191,15 @@ def runnable_notebook(stem: str, repository: Repository | None, root: Path | Non
 def write_runnable_notebooks(
     out: Path | str, stems: list[str], root: Path | None = None
 ) -> list[Path]:
-    """Write the chapters ``stems`` to ``out/<stem>.ipynb``; returns the files written."""
+    """Write the chapters ``stems`` to ``out/<stem>.ipynb``, and delete any other notebook there
+    (a chapter that left the toc leaves none behind); returns the files written."""
     root = root or repo_root()
     repository = repository_from_config(root / "_config.yml")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    for leftover in out.glob("*.ipynb"):
+        if leftover.stem not in stems:
+            leftover.unlink()
     written = []
     for stem in stems:
         path = out / f"{stem}.ipynb"
@@ -225,8 +228,8 @@ def source_archive(out: Path | str, root: Path | None = None) -> Path | None:
     """``out/scaling-debate-source.tar.gz``: the book's tracked files as they are now.
 
     The name never changes (pages link to it and are not re-rendered when only the commit
-    moves); the commit is in the archive's header, where ``git get-tar-commit-id`` and
-    :func:`archive_commit` read it. Uncommitted changes to tracked files are included (``git
+    moves); the commit is in the archive's header, where ``git get-tar-commit-id`` reads it.
+    Uncommitted changes to tracked files are included (``git
     stash create`` makes a commit of them without touching the checkout); untracked files are
     not. None when the book is not a git checkout (an unpacked archive, say).
     """
@@ -250,19 +253,11 @@ def source_archive(out: Path | str, root: Path | None = None) -> Path | None:
     return archive
 
 
-def archive_commit(archive: Path | str) -> str:
-    """The commit a source archive was made from (git writes it in the archive's header)."""
-    with tarfile.open(archive) as tar:
-        tar.getmembers()  # the global header is read with the members
-        return tar.pax_headers.get("comment", "")
-
-
 def stage_run_files(static_dir: Path, stems: list[str], root: Path | None = None) -> Path:
     """Put the runnable notebooks of ``stems`` and the source archive in ``static_dir/run``,
     where the site's pages link to them (the *Run* menu, added by :func:`setup`)."""
     target = static_dir / SITE_RUN_DIR
-    if target.exists():
-        shutil.rmtree(target)  # the notebook of a chapter that left the toc must not linger
+    shutil.rmtree(target, ignore_errors=True)  # made afresh: no archive from an earlier build
     write_runnable_notebooks(target, stems, root)
     source_archive(target, root)
     return target
@@ -351,7 +346,6 @@ __all__ = [
     "ARCHIVE_PREFIX",
     "NOTEBOOKS_DIR",
     "Repository",
-    "archive_commit",
     "repository_from_config",
     "run_menu",
     "runnable_notebook",
